@@ -1,0 +1,47 @@
+"""The contract (WorldModel, StartStates) and the one batched imagination core."""
+
+from wmenv.core.errors import (
+    CheckpointError,
+    ConfigError,
+    InvalidActionError,
+    ModelOutputError,
+    ResetNeededError,
+    RunDirError,
+    UnknownEnvError,
+    UnknownModelError,
+    UnknownNameError,
+    UnsupportedSpaceError,
+    WMEnvError,
+)
+from wmenv.core.imagination import ImaginationCore, ImaginedStep
+from wmenv.core.protocol import (
+    CallableStartStates,
+    ReplayStartStates,
+    StartStates,
+    TensorDictStartStates,
+    WorldModel,
+)
+from wmenv.core.specs import space_to_spec, spec_to_space
+
+__all__ = [
+    "WorldModel",
+    "StartStates",
+    "CallableStartStates",
+    "TensorDictStartStates",
+    "ReplayStartStates",
+    "ImaginationCore",
+    "ImaginedStep",
+    "space_to_spec",
+    "spec_to_space",
+    "WMEnvError",
+    "InvalidActionError",
+    "ModelOutputError",
+    "ResetNeededError",
+    "UnknownNameError",
+    "UnknownEnvError",
+    "UnknownModelError",
+    "ConfigError",
+    "UnsupportedSpaceError",
+    "CheckpointError",
+    "RunDirError",
+]

@@ -1,0 +1,113 @@
+"""``WorldModelTorchRLEnv``: the imagination core as a TorchRL ``EnvBase`` with ``batch_size=[N]``.
+
+Built on TorchRL's own ``EnvBase`` (``_reset`` / ``_step`` / ``_set_seed``) so that
+``check_env_specs``, ``env.rollout`` and the data collectors work unchanged. TorchRL's
+``ModelBasedEnvBase`` expects a ``TensorDictModule`` world model and leaves resets to the
+caller; our protocol carries resets from real start states, so ``EnvBase`` fits better.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Categorical, Composite, Unbounded
+from torchrl.envs import EnvBase
+
+from wmenv.core.protocol import StartStates
+from wmenv.envs.boundary import build_core
+
+__all__ = ["WorldModelTorchRLEnv"]
+
+
+class WorldModelTorchRLEnv(EnvBase):
+    """``N`` imagined envs as one batched TorchRL environment.
+
+    Observations live under ``"observation"`` (or, for composite observation specs, under
+    each sub-key at the root). Partial resets use TorchRL's ``"_reset"`` mask.
+
+    Args:
+        model: a ``wmenv.core.WorldModel``.
+        start_states: start-state source (real data).
+        num_envs: batch size ``N``.
+        max_episode_steps: imagination horizon.
+        seed: seed of the core's generator.
+        device: torch device (default: the model's).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        start_states: StartStates,
+        num_envs: int = 16,
+        *,
+        max_episode_steps: int | None = None,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        core = build_core(model, start_states, num_envs, max_episode_steps=max_episode_steps, device=device)
+        super().__init__(device=core.device, batch_size=torch.Size([num_envs]))
+        self.core = core
+        self.max_episode_steps = max_episode_steps
+        n = num_envs
+        obs_spec = core.observation_spec
+        self._composite_obs = isinstance(obs_spec, Composite)
+        if self._composite_obs:
+            self.observation_spec = Composite(
+                {k: v.expand(n, *v.shape) for k, v in obs_spec.items()}, shape=(n,), device=core.device
+            )
+        else:
+            self.observation_spec = Composite(
+                observation=obs_spec.expand(n, *obs_spec.shape).to(core.device), shape=(n,), device=core.device
+            )
+        self.action_spec = core.action_spec.expand(n, *core.action_spec.shape).to(core.device)
+        self.reward_spec = Unbounded(shape=(n, 1), dtype=torch.float32, device=core.device)
+        self.done_spec = Composite(
+            done=Categorical(2, shape=(n, 1), dtype=torch.bool, device=core.device),
+            terminated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=core.device),
+            truncated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=core.device),
+            shape=(n,),
+            device=core.device,
+        )
+        if seed is not None:
+            self.set_seed(seed)
+
+    def _obs_td(self, obs: torch.Tensor | TensorDictBase) -> dict[str, Any]:
+        if self._composite_obs:
+            return dict(obs.items())
+        return {"observation": obs}
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
+        mask = None
+        if tensordict is not None and "_reset" in tensordict.keys():
+            mask = tensordict.get("_reset").reshape(self.core.num_envs)
+            if self.core._state is None:
+                mask = None
+        obs = self.core.reset(mask)
+        n = self.core.num_envs
+        false = torch.zeros(n, 1, dtype=torch.bool, device=self.device)
+        return TensorDict(
+            {**self._obs_td(obs), "done": false, "terminated": false.clone(), "truncated": false.clone()},
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        out = self.core.step(tensordict.get("action"))
+        terminated = out.terminated.unsqueeze(-1)
+        truncated = out.truncated.unsqueeze(-1)
+        return TensorDict(
+            {
+                **self._obs_td(out.observation),
+                "reward": out.reward.unsqueeze(-1),
+                "done": terminated | truncated,
+                "terminated": terminated,
+                "truncated": truncated,
+            },
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def _set_seed(self, seed: int | None) -> None:
+        self.core.seed(seed)

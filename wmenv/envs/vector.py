@@ -1,0 +1,132 @@
+"""``WorldModelVectorEnv``: ``N`` imagined envs as a ``gymnasium.vector.VectorEnv``, one forward pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from wmenv.core.protocol import StartStates
+from wmenv.core.specs import spec_to_space
+from wmenv.envs.boundary import action_to_torch, build_core, index_obs, to_numpy
+
+__all__ = ["WorldModelVectorEnv"]
+
+_MODES = {
+    "next_step": AutoresetMode.NEXT_STEP, "nextstep": AutoresetMode.NEXT_STEP,
+    "same_step": AutoresetMode.SAME_STEP, "samestep": AutoresetMode.SAME_STEP,
+}
+
+
+class WorldModelVectorEnv(gym.vector.VectorEnv):
+    """A batch of imagined environments stepped with one model call per step.
+
+    Autoreset follows Gymnasium's modes, declared in ``metadata["autoreset_mode"]``:
+
+    * ``"next_step"`` (default, as ``SyncVectorEnv``): a member that ended on step ``t``
+      is reset on step ``t+1``, which returns its first observation, reward 0 and no
+      termination (its action is ignored).
+    * ``"same_step"``: finished members are reset within the same step; their last
+      observation is in ``infos["final_obs"]`` (object array, ``None`` elsewhere) with the
+      mask ``infos["_final_obs"]``.
+
+    Args:
+        model: a ``wmenv.core.WorldModel``.
+        start_states: start-state source (real data).
+        num_envs: number of imagined envs ``N``.
+        max_episode_steps: imagination horizon.
+        autoreset_mode: ``"next_step"`` or ``"same_step"`` (or an ``AutoresetMode``).
+        seed: seed for the first reset without an explicit seed.
+        device: torch device of the core (default: the model's).
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        model: Any,
+        start_states: StartStates,
+        num_envs: int = 16,
+        *,
+        max_episode_steps: int | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.core = build_core(model, start_states, num_envs, max_episode_steps=max_episode_steps, device=device)
+        mode = _MODES.get(str(autoreset_mode).lower().replace("-", "_")) if not isinstance(
+            autoreset_mode, AutoresetMode) else autoreset_mode
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset_mode must be 'next_step' or 'same_step' (or AutoresetMode.NEXT_STEP / SAME_STEP), "
+                f"got {autoreset_mode!r}"
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.num_envs = num_envs
+        self.single_observation_space = spec_to_space(self.core.observation_spec)
+        self.single_action_space = spec_to_space(self.core.action_spec)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.max_episode_steps = max_episode_steps
+        self._initial_seed = seed
+        self._autoreset = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset all members (or ``options["reset_mask"]``) from real start states.
+
+        A list of seeds is accepted for compatibility: one generator drives the batch, so the
+        list as a whole seeds it (same list → same trajectories).
+        """
+        if isinstance(seed, list | tuple):
+            seed = None if all(s is None for s in seed) else hash(tuple(seed)) & 0x7FFFFFFF
+        if seed is None and self._initial_seed is not None:
+            seed, self._initial_seed = self._initial_seed, None
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is not None:
+            mask = torch.as_tensor(np.asarray(mask), dtype=torch.bool, device=self.core.device)
+            obs = self.core.reset(mask, seed=seed, options=options)
+            self._autoreset = self._autoreset & ~mask
+        else:
+            obs = self.core.reset(seed=seed, options=options)
+            self._autoreset = torch.zeros_like(self._autoreset)
+        return to_numpy(obs), {}
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every member in one forward pass."""
+        a = action_to_torch(actions, self.core.device)
+        infos: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            out = self.core.step(a, reset_mask=self._autoreset)
+            self._autoreset = out.terminated | out.truncated
+            obs = to_numpy(out.observation)
+        else:
+            out = self.core.step(a, autoreset="same_step")
+            obs = to_numpy(out.observation)
+            if out.reset_mask is not None:
+                mask = out.reset_mask.cpu().numpy()
+                final = to_numpy(out.final_observation)
+                final_obs = np.full(self.num_envs, None, dtype=object)
+                for i in np.flatnonzero(mask):  # only the members that finished
+                    final_obs[i] = index_obs(final, int(i))
+                infos["final_obs"] = final_obs
+                infos["_final_obs"] = mask
+                infos["final_info"] = {}
+                infos["_final_info"] = mask
+        return (
+            obs,
+            out.reward.cpu().numpy().astype(np.float64),
+            out.terminated.cpu().numpy(),
+            out.truncated.cpu().numpy(),
+            infos,
+        )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Nothing to close: no subprocesses, one model."""

@@ -1,0 +1,1 @@
+"""World-model families; each subpackage registers itself with wmenv.registry."""
