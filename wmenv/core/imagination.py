@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 from tensordict import TensorDictBase
-from torchrl.data import Bounded, Composite, TensorSpec
+from torchrl.data import Binary, Bounded, Composite, MultiCategorical, TensorSpec
 
 from wmenv.core.errors import InvalidActionError, ModelOutputError, ResetNeededError
 from wmenv.core.protocol import StartStates, WorldModel
-from wmenv.core.specs import is_discrete
+from wmenv.core.specs import is_discrete, multi_nvec
 
 __all__ = ["ImaginationCore", "ImaginedStep"]
 
@@ -169,12 +169,11 @@ class ImaginationCore:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _discrete_high(spec: TensorSpec) -> torch.Tensor:
-        space = spec.space
-        if hasattr(space, "nvec"):
-            return torch.as_tensor(space.nvec) - 1
-        if hasattr(space, "n"):
-            return torch.as_tensor(space.n - 1)
-        return torch.as_tensor(1)  # Binary
+        if isinstance(spec, Binary):
+            return torch.as_tensor(1)
+        if isinstance(spec, MultiCategorical):
+            return torch.as_tensor(multi_nvec(spec)).reshape(spec.shape) - 1
+        return torch.as_tensor(spec.space.n - 1)
 
     @property
     def observation(self) -> Obs:

@@ -45,6 +45,11 @@ def is_discrete(spec: TensorSpec) -> bool:
     return isinstance(spec, Categorical | MultiCategorical | Binary)
 
 
+def multi_nvec(spec: MultiCategorical) -> list[int]:
+    """Number of categories of each entry of a ``MultiCategorical`` spec."""
+    return [int(box.n) for box in spec.space.boxes]
+
+
 def spec_to_space(spec: TensorSpec) -> gym.Space:
     """Convert an unbatched TorchRL spec into the matching Gymnasium space.
 
@@ -53,12 +58,14 @@ def spec_to_space(spec: TensorSpec) -> gym.Space:
     """
     if isinstance(spec, Composite):
         return gym.spaces.Dict({str(k): spec_to_space(v) for k, v in spec.items()})
+    # Binary and MultiCategorical subclass Categorical in TorchRL: test them first.
+    if isinstance(spec, Binary):
+        shape = tuple(int(d) for d in spec.shape)
+        return gym.spaces.MultiBinary(shape[0] if len(shape) == 1 else shape)
+    if isinstance(spec, MultiCategorical):
+        return gym.spaces.MultiDiscrete(np.asarray(multi_nvec(spec), dtype=np.int64))
     if isinstance(spec, Categorical):
         return gym.spaces.Discrete(int(spec.space.n))
-    if isinstance(spec, MultiCategorical):
-        return gym.spaces.MultiDiscrete(np.asarray(spec.space.nvec.cpu(), dtype=np.int64))
-    if isinstance(spec, Binary):
-        return gym.spaces.MultiBinary(list(spec.shape))
     if isinstance(spec, Bounded):
         dtype = numpy_dtype(spec.dtype)
         low = spec.space.low.detach().cpu().numpy().astype(dtype)
