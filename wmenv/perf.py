@@ -1,0 +1,170 @@
+"""``wmenv perf``: imagined steps per second of each face next to the raw batched model step.
+
+Every figure is measured in the same process, on the same model, with pre-drawn actions, so
+the ratios (face / raw) say how much the face costs on top of the model call. Targets (issue
+#2): vector, TorchRL and SB3 faces ≥ 0.90 of raw at N=256; the single env ≥ 0.70 of raw at N=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["measure", "format_table", "register", "perf_model"]
+
+FACES = ("raw", "single", "vector", "torchrl", "sb3")
+
+
+def perf_model(kind: str = "mlp") -> tuple[Any, Any]:
+    """The model measured: a fake world model the size of a small latent model.
+
+    Its dynamics are a 3-layer, 512-wide MLP on a 64-d latent (about Dreamer's ``small`` preset
+    per step); episodes end only at the imagination horizon (100 steps), so resets cost what
+    they cost in imagination training.
+
+    Args:
+        kind: ``"mlp"`` (default) or ``"linear"`` (nearly free model: shows pure face overhead).
+    """
+    from wmenv.testing import FakeWorldModel, fake_start_states
+
+    hidden = 512 if kind == "mlp" else 0
+    model = FakeWorldModel("vector", "discrete", latent_dim=64, hidden=hidden, terminate_at=None)
+    return model, fake_start_states(model, n=1024)
+
+
+def _rate(fn: Callable[[int], None], steps: int, n: int, repeats: int = 3) -> float:
+    fn(max(steps // 10, 3))  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(steps)
+        best = min(best, time.perf_counter() - t0)
+    return steps * n / best
+
+
+def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 100) -> dict[str, float]:
+    """Imagined steps/s of the raw model step and of each face at batch size ``n``."""
+    from tensordict import TensorDict
+
+    from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv, WorldModelTorchRLEnv, WorldModelVectorEnv
+
+    torch.set_grad_enabled(False)
+    g = torch.Generator().manual_seed(0)
+    acts_t = torch.randint(0, 2, (steps + 8, n), generator=g)
+    acts_np = acts_t.numpy()
+    out: dict[str, float] = {}
+
+    ctx = start_states.sample(n, generator=g)
+    state0 = model.initial_state(ctx, generator=g)["state"]
+
+    def raw(k: int) -> None:
+        state = state0
+        for i in range(k):
+            state = model.step(state, acts_t[i], generator=g)["state"]
+
+    out["raw"] = _rate(raw, steps, n)
+
+    if n == 1:
+        env = WorldModelEnv(model, start_states, max_episode_steps=horizon)
+        env.reset(seed=0)
+        acts_py = [int(a) for a in acts_np[:, 0]]
+
+        def single(k: int) -> None:
+            for i in range(k):
+                _, _, term, trunc, _ = env.step(acts_py[i])
+                if term or trunc:
+                    env.reset()
+
+        out["single"] = _rate(single, steps, n)
+
+    venv = WorldModelVectorEnv(model, start_states, n, max_episode_steps=horizon)
+    venv.reset(seed=0)
+
+    def vector(k: int) -> None:
+        for i in range(k):
+            venv.step(acts_np[i])
+
+    out["vector"] = _rate(vector, steps, n)
+
+    tenv = WorldModelTorchRLEnv(model, start_states, n, max_episode_steps=horizon)
+    td0 = tenv.reset()
+
+    def torchrl(k: int) -> None:
+        td = td0
+        for i in range(k):
+            td = TensorDict({"action": acts_t[i]}, batch_size=[n])
+            _, td = tenv.step_and_maybe_reset(td)
+
+    out["torchrl"] = _rate(torchrl, steps, n)
+
+    sb3 = WorldModelSB3VecEnv(model, start_states, n, max_episode_steps=horizon, seed=0)
+    sb3.reset()
+
+    def sb3_step(k: int) -> None:
+        for i in range(k):
+            sb3.step(acts_np[i])
+
+    out["sb3"] = _rate(sb3_step, steps, n)
+    return out
+
+
+def format_table(results: dict[int, dict[str, float]]) -> str:
+    """Markdown table: steps/s per face and the ratio to the raw batched step."""
+    lines = ["| N | raw steps/s | single | vector | torchrl | sb3 |", "|---:|---:|---:|---:|---:|---:|"]
+    for n, r in results.items():
+        cells = []
+        for face in FACES[1:]:
+            if face in r:
+                cells.append(f"{r[face]:,.0f} ({r[face] / r['raw']:.2f})")
+            else:
+                cells.append("–")
+        lines.append(f"| {n} | {r['raw']:,.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, start_states = perf_model(args.model)
+    results: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        steps = args.steps if args.steps else max(30, min(1000, 40_000 // n))
+        results[n] = measure(n, steps, model, start_states)
+        print(f"N={n}: " + ", ".join(f"{k}={v:,.0f}/s" for k, v in results[n].items()), flush=True)
+    print()
+    print(format_table(results))
+    print("\n(ratio to the raw batched model step of the same model, in parentheses)")
+    if args.json:
+        payload = {
+            "model": args.model,
+            "torch_threads": torch.get_num_threads(),
+            "results": {
+                str(n): {**r, **{f"{k}_ratio": r[k] / r["raw"] for k in r if k != "raw"}} for n, r in results.items()
+            },
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``wmenv perf`` to the CLI."""
+    p = subparsers.add_parser(
+        "perf", help="imagined steps/s of each env face vs the raw batched model step",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--sizes", default="1,16,256,1024", help="batch sizes N, comma separated")
+    p.add_argument("--steps", type=int, default=0, help="steps per measurement (default: scaled with N)")
+    p.add_argument("--model", choices=["mlp", "linear"], default="mlp", help="model measured")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    p.set_defaults(func=run)
+
+
