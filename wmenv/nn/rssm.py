@@ -1,0 +1,257 @@
+"""Recurrent State-Space Model (PlaNet / Dreamer): deterministic GRU path + stochastic latent.
+
+State (a TensorDict with batch size ``[B]`` or ``[B, T]``):
+
+``"deter"``   ``(B, D)`` deterministic GRU state
+``"stoch"``   ``(B, S, C)`` one-hot samples of ``S`` categoricals with ``C`` classes (discrete, V2/V3)
+              or ``(B, S)`` Gaussian samples (continuous, V1 / PlaNet)
+``"logits"``  ``(B, S, C)`` distribution parameters (discrete; from ``observe``/``img_step`` only)
+``"mean"``, ``"std"``  ``(B, S)`` distribution parameters (Gaussian)
+
+``features(state) = concat(deter, flatten(stoch))`` feeds every head.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torch import nn
+
+from wmenv.nn.distributions import OneHotDist, gaussian_from_raw, sample_gaussian
+from wmenv.nn.mlp import MLP, Activation
+from wmenv.nn.recurrent import NormGRUCell
+
+__all__ = ["RSSM", "kl_loss"]
+
+
+class RSSM(nn.Module):
+    """GRU-based RSSM with a discrete (``classes > 0``) or Gaussian (``classes == 0``) latent.
+
+    Args:
+        action_dim: size of the (one-hot or normalised) action vector.
+        embed_dim: size of the observation embedding.
+        deter: GRU state size ``D``.
+        stoch: number of latent variables ``S``.
+        classes: classes per latent ``C``; 0 for a diagonal Gaussian latent.
+        hidden: width of the input/prior/posterior MLPs.
+        norm: LayerNorm in the MLPs and GRU.
+        act: activation name.
+        unimix: uniform mixture of the categorical latents.
+        min_std: minimum std of Gaussian latents.
+        learned_initial: learn the initial deterministic state (DreamerV3) instead of zeros.
+    """
+
+    def __init__(
+        self,
+        action_dim: int,
+        embed_dim: int,
+        *,
+        deter: int = 512,
+        stoch: int = 32,
+        classes: int = 32,
+        hidden: int = 512,
+        norm: bool = True,
+        act: Activation = "silu",
+        unimix: float = 0.01,
+        min_std: float = 0.1,
+        learned_initial: bool = True,
+    ) -> None:
+        super().__init__()
+        self.deter, self.stoch, self.classes = deter, stoch, classes
+        self.unimix, self.min_std = unimix, min_std
+        self.discrete = classes > 0
+        self.stoch_flat = stoch * classes if self.discrete else stoch
+        stat_dim = stoch * classes if self.discrete else 2 * stoch
+        self.img_in = MLP(self.stoch_flat + action_dim, None, hidden, 1, norm=norm, act=act)
+        self.gru = NormGRUCell(hidden, deter, norm=norm)
+        self.img_out = MLP(deter, stat_dim, hidden, 1, norm=norm, act=act)
+        self.obs_out = MLP(deter + embed_dim, stat_dim, hidden, 1, norm=norm, act=act)
+        self.init_deter = nn.Parameter(torch.zeros(deter)) if learned_initial else None
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of :meth:`features`: ``D + S * C`` (discrete) or ``D + S`` (Gaussian)."""
+        return self.deter + self.stoch_flat
+
+    # ------------------------------------------------------------------ distributions
+    def _stats(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.discrete:
+            return {"logits": raw.reshape(*raw.shape[:-1], self.stoch, self.classes)}
+        mean, std = gaussian_from_raw(raw, self.min_std)
+        return {"mean": mean, "std": std}
+
+    def _sample(
+        self, stats: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        if self.discrete:
+            dist = OneHotDist(stats["logits"], self.unimix)
+            return dist.sample(generator) if sample else dist.mode()
+        if not sample:
+            return stats["mean"]
+        return sample_gaussian(stats["mean"], stats["std"], generator)
+
+    def initial(self, batch: int, device: torch.device | str | None = None) -> TensorDictBase:
+        """Initial state ``[batch]``: the (learned) initial ``deter`` and its prior mode as ``stoch``."""
+        device = device if device is not None else self.img_in.net[0].weight.device
+        if self.init_deter is not None:
+            deter = torch.tanh(self.init_deter).to(device).expand(batch, self.deter)
+        else:
+            deter = torch.zeros(batch, self.deter, device=device)
+        stoch = self._sample(self._stats(self.img_out(deter)), False, None)
+        return TensorDict({"deter": deter, "stoch": stoch}, batch_size=[batch])
+
+    def features(self, state: TensorDictBase) -> torch.Tensor:
+        """``concat(deter, flatten(stoch))`` ``(..., feature_dim)``."""
+        stoch = state["stoch"]
+        if self.discrete:
+            stoch = stoch.flatten(-2)
+        return torch.cat([state["deter"], stoch], -1)
+
+    # ------------------------------------------------------------------ dynamics
+    def _deter_step(self, state: TensorDictBase, action: torch.Tensor) -> torch.Tensor:
+        stoch = state["stoch"].flatten(-2) if self.discrete else state["stoch"]
+        x = self.img_in(torch.cat([stoch, action], -1))
+        return self.gru(x, state["deter"])
+
+    def img_step(
+        self,
+        state: TensorDictBase,
+        action: torch.Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> TensorDictBase:
+        """One prior step (imagination).
+
+        Args:
+            state: ``[B]`` with ``deter`` and ``stoch``.
+            action: ``(B, action_dim)``.
+            sample: sample the latent (else take the mode / mean).
+            generator: source of randomness (``None``: global RNG).
+
+        Returns:
+            Prior state ``[B]`` with ``deter``, ``stoch`` and the distribution parameters.
+        """
+        deter = self._deter_step(state, action)
+        stats = self._stats(self.img_out(deter))
+        stoch = self._sample(stats, sample, generator)
+        return TensorDict({"deter": deter, "stoch": stoch, **stats}, batch_size=state.batch_size)
+
+    imagine_step = img_step
+
+    def observe(
+        self,
+        embed: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: TensorDictBase | None = None,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[TensorDictBase, TensorDictBase]:
+        """Posterior filter over a sequence; resets to :meth:`initial` wherever ``is_first``.
+
+        Args:
+            embed: ``(B, T, E)`` observation embeddings.
+            action: ``(B, T, A)`` action taken *before* each observation (zeros at episode start).
+            is_first: ``(B, T)`` bool, first step of an episode.
+            state: state ``[B]`` before the sequence (``None``: initial state).
+            sample: sample the posterior latents (else modes).
+            generator: source of randomness (``None``: global RNG).
+
+        Returns:
+            ``(posterior, prior)``, TensorDicts ``[B, T]`` with states and distribution parameters.
+        """
+        b, t = embed.shape[:2]
+        init = self.initial(b, embed.device)
+        if state is None:
+            state = init
+        first = is_first.to(embed.dtype)
+        deters, posts, post_stats = [], [], []
+        for i in range(t):
+            keep = (1 - first[:, i]).unsqueeze(-1)  # (B, 1)
+            prev = TensorDict(
+                {
+                    "deter": state["deter"] * keep + init["deter"] * (1 - keep),
+                    "stoch": _mix(state["stoch"], init["stoch"], keep),
+                },
+                batch_size=[b],
+            )
+            deter = self._deter_step(prev, action[:, i] * keep)
+            stats = self._stats(self.obs_out(torch.cat([deter, embed[:, i]], -1)))
+            stoch = self._sample(stats, sample, generator)
+            state = TensorDict({"deter": deter, "stoch": stoch}, batch_size=[b])
+            deters.append(deter)
+            posts.append(stoch)
+            post_stats.append(stats)
+        deter_seq = torch.stack(deters, 1)
+        post = TensorDict(
+            {
+                "deter": deter_seq,
+                "stoch": torch.stack(posts, 1),
+                **{k: torch.stack([s[k] for s in post_stats], 1) for k in post_stats[0]},
+            },
+            batch_size=[b, t],
+        )
+        prior_stats = self._stats(self.img_out(deter_seq))  # batched over T
+        prior = TensorDict({"deter": deter_seq, **prior_stats}, batch_size=[b, t])
+        return post, prior
+
+    def kl(self, lhs: TensorDictBase, rhs: TensorDictBase) -> torch.Tensor:
+        """``KL(lhs || rhs)`` summed over latent variables, shape ``lhs.batch_size``."""
+        if self.discrete:
+            p = OneHotDist(lhs["logits"], self.unimix)
+            q = OneHotDist(rhs["logits"], self.unimix)
+            return (p.probs * (p.logits - q.logits)).sum((-1, -2))
+        m1, s1, m2, s2 = lhs["mean"], lhs["std"], rhs["mean"], rhs["std"]
+        kl = torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+        return kl.sum(-1)
+
+
+def _mix(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    keep = keep.reshape(keep.shape[0], *([1] * (a.dim() - 1)))
+    return a * keep + b * (1 - keep)
+
+
+def _stats_only(state: TensorDictBase, detach: bool) -> TensorDictBase:
+    keys = [k for k in ("logits", "mean", "std") if k in state.keys()]
+    out = state.select(*keys)
+    return out.detach() if detach else out
+
+
+def kl_loss(
+    rssm: RSSM,
+    post: TensorDictBase,
+    prior: TensorDictBase,
+    *,
+    dyn_scale: float,
+    rep_scale: float,
+    free_bits: float,
+    balanced: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """KL regulariser with balancing and free bits.
+
+    Balanced (V2/V3): ``dyn_scale * max(free, KL(sg(post) || prior)) + rep_scale * max(free,
+    KL(post || sg(prior)))``; the dynamics term trains the prior, the representation term the
+    posterior. V2's balancing ``alpha = 0.8`` is ``dyn_scale = 0.8, rep_scale = 0.2``.
+    Plain (V1): ``dyn_scale * max(free, KL(post || prior))``.
+
+    Args:
+        rssm: the model (knows the latent type).
+        post: posterior ``[B, T]`` with distribution parameters.
+        prior: prior ``[B, T]`` with distribution parameters.
+        dyn_scale: weight of the dynamics (prior) term, or of the plain KL.
+        rep_scale: weight of the representation (posterior) term (ignored when not balanced).
+        free_bits: per-step floor in nats below which the KL is not penalised.
+        balanced: balanced form (V2/V3) or plain KL (V1).
+
+    Returns:
+        ``(loss (B, T), metrics)`` with metrics ``kl``, ``kl_dyn``, ``kl_rep`` (detached means).
+    """
+    if not balanced:
+        kl = rssm.kl(_stats_only(post, False), _stats_only(prior, False))
+        return dyn_scale * kl.clamp(min=free_bits), {"kl": kl.detach().mean()}
+    dyn = rssm.kl(_stats_only(post, True), _stats_only(prior, False))
+    rep = rssm.kl(_stats_only(post, False), _stats_only(prior, True))
+    loss = dyn_scale * dyn.clamp(min=free_bits) + rep_scale * rep.clamp(min=free_bits)
+    return loss, {"kl": dyn.detach().mean()}
