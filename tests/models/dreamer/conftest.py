@@ -84,5 +84,11 @@ def train(model: torch.nn.Module, batch: TensorDict, steps: int) -> list[float]:
 
 
 @pytest.fixture(autouse=True)
-def _seed() -> None:
+def _seed_and_one_thread():
+    """Seed, and use one intra-op thread: tiny models on a loaded 2-core machine run up to 50x
+    slower with two threads contending."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
