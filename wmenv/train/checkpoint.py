@@ -244,14 +244,12 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
-_PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype, torch.device)
+_PLAIN = (str, int, float, bool, type(None), torch.Size, torch.dtype, torch.device)
 
 
 def _check_plain(obj: Any, where: str) -> None:
     """Raise :class:`CheckpointError` naming the first entry ``weights_only`` loading would refuse."""
-    if isinstance(obj, _PLAIN) and type(obj).__module__ in ("builtins", "torch"):
-        return
-    if isinstance(obj, torch.Tensor):
+    if isinstance(obj, torch.Tensor) or type(obj) in _PLAIN:
         return
     if type(obj) in (dict, OrderedDict):
         for k, v in obj.items():
@@ -295,16 +293,20 @@ def load_checkpoint(
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         msg = str(err)
-        if "weights only" in msg.lower() or "weights_only" in msg or "Unsupported global" in msg:
-            found = re.search(r"GLOBAL ([\w.]+)", msg)
-            what = f"it references {found.group(1)}" if found else msg.splitlines()[0][:200]
+        found = re.search(r"GLOBAL ([\w.]+)", msg)
+        if found or "Unsupported global" in msg or "Unsupported class" in msg:
+            what = f"it references {found.group(1)}" if found else "it references a Python class"
             raise CheckpointError(
                 f"refusing to load {path}: it contains Python objects that are not tensors or plain data "
                 f"({what}). Unpickling arbitrary objects can run code, so wmenv loads with "
                 "weights_only=True. Re-save it with wmenv.train.checkpoint.save_checkpoint, which stores "
                 "only tensors and plain data."
             ) from err
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: {msg[:300]}") from err
+        detail = re.search(r"WeightsUnpickler error: \s*(.+)", msg)
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a torch checkpoint file "
+            f"({detail.group(1).strip()[:200] if detail else msg[:200]}); use an intact copy"
+        ) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {str(err)[:300]}); "

@@ -92,6 +92,7 @@ class CollectStats:
         episode_lengths: transitions of each completed episode.
         rows: rows written to the replay buffer.
         seconds: wall-clock time.
+        replay: the buffer the rows went to.
     """
 
     steps: int = 0
@@ -100,6 +101,7 @@ class CollectStats:
     episode_lengths: list[int] = field(default_factory=list)
     rows: int = 0
     seconds: float = 0.0
+    replay: ReplayBuffer | None = field(default=None, repr=False, compare=False)
 
     @property
     def mean_return(self) -> float:
@@ -256,7 +258,7 @@ class Collector:
         """
         if num_steps < 0:
             raise ConfigError(f"num_steps must be >= 0, got {num_steps}")
-        stats = CollectStats()
+        stats = CollectStats(replay=self.replay)
         t0 = time.perf_counter()
         bar = tqdm(
             total=num_steps, unit="step", desc="collect", disable=not self.progress, dynamic_ncols=True
@@ -317,7 +319,7 @@ def collect(
     capacity: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
-) -> tuple[ReplayBuffer, CollectStats]:
+) -> CollectStats:
     """Collect ``num_steps`` transitions into ``replay`` (a new buffer when ``None``) and close the envs.
 
     Unfinished episodes are written at the end as cut segments (``is_last`` false).
@@ -334,7 +336,7 @@ def collect(
         progress: show a tqdm bar.
 
     Returns:
-        ``(replay, stats)``.
+        :class:`CollectStats`; ``stats.replay`` is the buffer (the new one when ``replay`` was None).
     """
     if replay is None:
         from wmenv.train.replay import make_replay
@@ -354,4 +356,4 @@ def collect(
         stats.rows += collector.flush()
     finally:
         collector.close()
-    return replay, stats
+    return stats

@@ -126,13 +126,12 @@ def sample_sequences(buffer: ReplayBuffer, batch_size: int, seq_len: int) -> Ten
         TensorDict ``[B, T]`` with the stored row keys (e.g. ``observation`` ``(B, T, *obs_shape)``).
 
     Raises:
-        ConfigError: non-positive sizes.
-        ValueError: the buffer is empty or no episode segment is ``T`` rows long.
+        ConfigError: non-positive sizes, an empty buffer, or no episode segment ``T`` rows long.
     """
     if batch_size < 1 or seq_len < 1:
         raise ConfigError(f"batch_size and seq_len must be >= 1, got {batch_size} and {seq_len}")
     if len(buffer) == 0:
-        raise ValueError("cannot sample from an empty replay buffer; collect data first (wmenv collect)")
+        raise ConfigError("cannot sample from an empty replay buffer; collect data first (wmenv collect)")
     sampler = buffer.sampler
     if getattr(sampler, "slice_len", None) != seq_len:
         opts = getattr(buffer, "_wmenv_options", {"strict_length": True, "without_replacement": False})
@@ -143,7 +142,7 @@ def sample_sequences(buffer: ReplayBuffer, batch_size: int, seq_len: int) -> Ten
         flat = buffer.sample(batch_size * seq_len)
     except RuntimeError as err:
         if "sufficient length" in str(err):
-            raise ValueError(
+            raise ConfigError(
                 f"no episode in the replay has {seq_len} consecutive rows ({err}); collect longer episodes, "
                 "lower seq_len, or collect more data"
             ) from err

@@ -27,7 +27,7 @@ from torchrl.data import ReplayBuffer
 from tqdm.auto import tqdm
 
 from wmenv.config import apply_overrides, config_from_dict, config_to_dict
-from wmenv.core.errors import ConfigError, ModelOutputError, RunDirError
+from wmenv.core.errors import CheckpointError, ConfigError, ModelOutputError, RunDirError
 from wmenv.train.checkpoint import (
     get_rng_state,
     load_checkpoint,
@@ -91,10 +91,11 @@ class TrainerConfig:
         for name in ("lr", "eps"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TrainerConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"TrainerConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"TrainerConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        if self.weight_decay < 0 or (self.grad_clip is not None and not self.grad_clip > 0):
+            raise ConfigError(
+                f"TrainerConfig: need weight_decay >= 0 and grad_clip > 0 or None, got {self.weight_decay!r} "
+                f"and {self.grad_clip!r}"
+            )
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError) as err:
@@ -143,7 +144,7 @@ class Trainer:
     ) -> None:
         if not callable(getattr(model, "loss", None)):
             raise TypeError(
-                f"{type(model).__name__} has no loss(batch) method; see the wmenv.train.trainer contract"
+                f"{type(model).__name__} has no loss(batch) method (wmenv.train.trainer contract)"
             )
         self.config = config
         self.device = resolve_device(config.device)
@@ -194,12 +195,10 @@ class Trainer:
             params = [p for p in g.get("params", []) if p.requires_grad]
             if not params:
                 raise ConfigError(f"optim group {name!r} has no trainable parameters")
-            for p in params:
-                if id(p) in seen:
-                    raise ConfigError(
-                        f"a parameter is in optim groups {seen[id(p)]!r} and {name!r}; give each one group"
-                    )
-                seen[id(p)] = name
+            dup = next((seen[id(p)] for p in params if id(p) in seen), None)
+            if dup is not None:
+                raise ConfigError(f"a parameter is in optim groups {dup!r} and {name!r}; give each one group")
+            seen.update({id(p): name for p in params})
             groups[name] = {**defaults, **{k: v for k, v in g.items() if k != "params"}, "params": params}
         return groups
 
@@ -207,9 +206,8 @@ class Trainer:
     def logger(self) -> MetricLogger:
         """The run's :class:`MetricLogger` (opened on first use)."""
         if self._logger is None:
-            self._logger = MetricLogger(
-                self.run_dir, tensorboard=self.config.tensorboard, resume_step=self._resume_step
-            )
+            tb, resume = self.config.tensorboard, self._resume_step
+            self._logger = MetricLogger(self.run_dir, tensorboard=tb, resume_step=resume)
         return self._logger
 
     # ------------------------------------------------------------------ training
@@ -232,14 +230,10 @@ class Trainer:
         scalars = {("/".join(k) if isinstance(k, tuple) else str(k)): v for k, v in items}
         losses = {k: v for k, v in scalars.items() if k.startswith("loss_")}
         if not losses:
-            raise ModelOutputError(
-                f"model.loss returned no 'loss_*' entry (got keys {sorted(scalars)}); add at least one"
-            )
+            raise ModelOutputError(f"model.loss returned no 'loss_*' entry, only {sorted(scalars)}; add one")
         for k, v in losses.items():
             if not isinstance(v, torch.Tensor) or v.numel() != 1:
-                raise ModelOutputError(
-                    f"{k} must be a scalar tensor, got {getattr(v, 'shape', type(v).__name__)}"
-                )
+                raise ModelOutputError(f"{k} must be a scalar tensor, got {getattr(v, 'shape', type(v))}")
         total = sum(v.float().reshape(()) for v in losses.values())
         if self.config.check_finite and not bool(torch.isfinite(total)):
             bad = [k for k, v in losses.items() if not bool(torch.isfinite(v))]
@@ -249,7 +243,7 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
-        metrics: dict[str, torch.Tensor] = {}
+        metrics: dict[str, torch.Tensor] = {"loss": total.detach()}
         for name, opt in self.optimizers.items():
             self.scaler.unscale_(opt)
             clip = self.groups[name]["grad_clip"]
@@ -263,7 +257,6 @@ class Trainer:
         after = getattr(self.model, "after_update", None)
         if callable(after):
             after(self.step)
-        metrics["loss"] = total.detach()
         for k, v in scalars.items():
             if isinstance(v, torch.Tensor) and v.numel() == 1:
                 metrics[k] = v.detach().float().reshape(())
@@ -277,8 +270,7 @@ class Trainer:
             raise ConfigError(f"num_steps must be >= 0, got {num_steps}")
         c = self.config
         sums: dict[str, torch.Tensor] = {}
-        count = 0
-        logged: list[dict[str, float]] = []
+        count, start = 0, len(self.history)
         bar = tqdm(total=num_steps, desc="train", unit="upd", disable=not c.progress, dynamic_ncols=True)
         for _ in range(num_steps):
             metrics = self.update(sample_sequences(self.replay, c.batch_size, c.seq_len))
@@ -287,14 +279,14 @@ class Trainer:
             count += 1
             bar.update(1)
             if self.step % c.log_every == 0:
-                logged.append(self._log(sums, count, bar))
+                self._log(sums, count, bar)
                 sums, count = {}, 0
             if c.checkpoint_every and self.step % c.checkpoint_every == 0:
                 self.save()
         if count:
-            logged.append(self._log(sums, count, bar))
+            self._log(sums, count, bar)
         bar.close()
-        return logged
+        return self.history[start:]
 
     def _log(self, sums: Mapping[str, torch.Tensor], count: int, bar: Any) -> dict[str, float]:
         row = {k: float(v) / count for k, v in sums.items()}
@@ -373,21 +365,20 @@ class Trainer:
         model = model_from_checkpoint(meta, device=resolve_device(tconf.device), path=run_dir / CHECKPOINT)
         shutil.rmtree(run_dir / REPLAY_SCRATCH, ignore_errors=True)
         replay = load_replay(run_dir / extra["replay_snapshot"], run_dir / REPLAY_SCRATCH)
-        trainer = cls(
-            model,
-            replay,
-            tconf,
-            run_dir,
-            model_name=meta["model_name"],
-            model_config=meta["config_obj"],
-            observation_space=meta["observation_space_obj"],
-            action_space=meta["action_space_obj"],
-            family=meta["family"],
-        )
+        names = {
+            "model_name": meta["model_name"],
+            "model_config": meta["config_obj"],
+            "family": meta["family"],
+        }
+        spaces = {
+            "observation_space": meta["observation_space_obj"],
+            "action_space": meta["action_space_obj"],
+        }
+        trainer = cls(model, replay, tconf, run_dir, **names, **spaces)
         for name, opt in trainer.optimizers.items():
             if name not in meta["optimizers"]:
-                raise ConfigError(
-                    f"checkpoint has no state for optim group {name!r} (has {list(meta['optimizers'])})"
+                raise CheckpointError(
+                    f"checkpoint has no optimizer {name!r}, only {list(meta['optimizers'])}"
                 )
             opt.load_state_dict(meta["optimizers"][name])
         trainer.scaler.load_state_dict(extra["scaler"])
