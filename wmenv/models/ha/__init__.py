@@ -1,0 +1,78 @@
+"""Ha & Schmidhuber "World Models" (2018): ConvVAE / MLP VAE (V), MDN-RNN (M), linear controller (C).
+
+Registered model ``world-models`` (alias ``ha``): :func:`build_agent` gives a
+:class:`WorldModelsAgent`; ``get_model_spec("world-models").extras["world_model"]`` is
+:func:`to_world_model` (the MDN-RNN dream as a :class:`wmenv.core.WorldModel`). Benchmark agent
+``world-models`` (alias ``ha``). Train with ``python -m wmenv.models.ha.train --stage vae|mdnrnn|controller|all``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from wmenv.models.ha.adapter import WorldModelsImagination, to_world_model
+from wmenv.models.ha.agent import STAGES, StageOrderError, WorldModelsAgent, WorldModelsPolicy
+from wmenv.models.ha.config import (
+    CMAConfig,
+    ControllerConfig,
+    MDNRNNConfig,
+    ScheduleConfig,
+    VAEConfig,
+    WorldModelsConfig,
+)
+from wmenv.models.ha.model import MDNRNN, MLPVAE, ConvVAE, LinearController
+from wmenv.registry import ModelSpec, register_model
+
+__all__ = [
+    "WorldModelsConfig",
+    "VAEConfig",
+    "MDNRNNConfig",
+    "ControllerConfig",
+    "CMAConfig",
+    "ScheduleConfig",
+    "ConvVAE",
+    "MLPVAE",
+    "MDNRNN",
+    "LinearController",
+    "WorldModelsAgent",
+    "WorldModelsPolicy",
+    "WorldModelsImagination",
+    "StageOrderError",
+    "STAGES",
+    "to_world_model",
+    "build_agent",
+]
+
+
+def build_agent(
+    config: WorldModelsConfig, observation_space: gym.Space, action_space: gym.Space
+) -> WorldModelsAgent:
+    """Registry build function: V + M + C."""
+    return WorldModelsAgent(config, observation_space, action_space)
+
+
+def _trainer_hint(preset: str) -> dict[str, object]:
+    """TrainerConfig suggestions for the generic ``wmenv train`` (it trains the current gradient stage)."""
+    return {"lr": 1e-3, "seq_len": 16 if preset not in ("debug", "tiny") else 4, "grad_clip": 100.0}
+
+
+register_model(
+    ModelSpec(
+        "world-models", WorldModelsConfig, build_agent, family="world-models", aliases=("ha",),
+        description="Ha & Schmidhuber World Models: VAE + MDN-RNN + CMA-ES linear controller (dream training)",
+        default_preset="tiny",
+        extras={"world_model": to_world_model, "trainer": _trainer_hint, "stages": STAGES,
+                "stage_driver": "wmenv.models.ha.train:run_stages"},
+    ),
+    overwrite=True,
+)
+
+
+def _register_benchmark_agent() -> None:
+    from wmenv.benchmarks.adapters import register_agent
+    from wmenv.models.ha.benchmark import WorldModelsBenchmarkAgent
+
+    register_agent("world-models", WorldModelsBenchmarkAgent, aliases=("ha",), overwrite=True)
+
+
+_register_benchmark_agent()
