@@ -49,8 +49,8 @@ def test_row_format_and_episode_layout(cartpole_replay):
 
 
 def test_collect_stats_and_final_observation_stored():
-    stats = collect(PixelEnv(), 40, seed=0, progress=False)
-    replay = stats.replay
+    replay, stats = collect(PixelEnv(), 40, seed=0, progress=False)
+    assert stats.replay is replay
     td = replay_as_tensordict(replay)
     assert stats.steps == 40 and stats.episodes == len(stats.episode_returns) > 0
     eps = _episodes(td)
@@ -76,8 +76,7 @@ def test_vector_envs_interleave_but_episodes_stay_contiguous():
     thunks = [PixelEnv for _ in range(3)]
     for mode in (gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP):
         venv = gym.vector.SyncVectorEnv(thunks, autoreset_mode=mode)
-        stats = collect(venv, 90, progress=False)
-        replay = stats.replay
+        replay, stats = collect(venv, 90, progress=False)
         td = replay_as_tensordict(replay)
         assert td["episode"].unique_consecutive().numel() == td["episode"].unique().numel()
         for rows in _episodes(td).values():
@@ -87,8 +86,7 @@ def test_vector_envs_interleave_but_episodes_stay_contiguous():
 
 
 def test_dict_observation_and_box_action(tmp_path):
-    stats = collect(DictEnv(), 30, seed=1, progress=False)
-    replay = stats.replay
+    replay, stats = collect(DictEnv(), 30, seed=1, progress=False)
     td = replay_as_tensordict(replay)
     assert td["observation", "image"].dtype == torch.uint8
     assert td["observation", "state"].dtype == torch.float32
@@ -165,8 +163,7 @@ def test_save_load_roundtrip_continues_identically(tmp_path):
 def test_load_replay_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no saved replay at"):
         load_replay(tmp_path / "missing")
-    stats = collect(PixelEnv(), 20, progress=False)
-    replay = stats.replay
+    replay, stats = collect(PixelEnv(), 20, progress=False)
     save_replay(replay, tmp_path / "r")
     with pytest.raises(CheckpointError, match="cannot hold the"):
         load_replay(tmp_path / "r", capacity=3)
@@ -198,8 +195,7 @@ def test_policy_reset_hook_sees_new_episodes():
             return np.ones(len(obs), dtype=np.int64)
 
     policy = Policy()
-    stats = collect("CartPole-v1", 200, policy=policy, num_envs=2, progress=False)
-    replay = stats.replay
+    replay, stats = collect("CartPole-v1", 200, policy=policy, num_envs=2, progress=False)
     td = replay_as_tensordict(replay)
     assert policy.resets == int(td["is_first"].sum())
     assert (td["action"][~td["is_first"]] == 1).all()

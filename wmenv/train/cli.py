@@ -111,7 +111,7 @@ def run_collect(args: argparse.Namespace) -> int:
         capacity = args.capacity or 2 * args.steps + args.num_envs  # rows <= steps + episodes + envs
         replay = make_replay(capacity, scratch, seed=args.seed)
         try:
-            stats = collect(
+            replay, stats = collect(
                 args.env,
                 args.steps,
                 num_envs=args.num_envs,

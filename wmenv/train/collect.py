@@ -319,7 +319,7 @@ def collect(
     capacity: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
-) -> CollectStats:
+) -> tuple[ReplayBuffer, CollectStats]:
     """Collect ``num_steps`` transitions into ``replay`` (a new buffer when ``None``) and close the envs.
 
     Unfinished episodes are written at the end as cut segments (``is_last`` false).
@@ -336,7 +336,8 @@ def collect(
         progress: show a tqdm bar.
 
     Returns:
-        :class:`CollectStats`; ``stats.replay`` is the buffer (the new one when ``replay`` was None).
+        ``(replay, stats)``: the buffer written to (new when ``replay`` was None; also ``stats.replay``)
+        and the :class:`CollectStats`.
     """
     if replay is None:
         from wmenv.train.replay import make_replay
@@ -356,4 +357,4 @@ def collect(
         stats.rows += collector.flush()
     finally:
         collector.close()
-    return stats
+    return replay, stats
