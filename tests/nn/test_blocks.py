@@ -40,3 +40,20 @@ def test_frozen_blocks_parameter_grads_but_not_flow() -> None:
         outer(inner(x)).sum().backward()
     assert inner.weight.grad is not None and outer.weight.grad is None
     assert outer.weight.requires_grad
+
+
+def test_running_norm_merges_batches_exactly() -> None:
+    from wmenv.nn import RunningNorm
+
+    norm = RunningNorm(3, eps=0.0)
+    a, b = torch.randn(50, 3) * 4 + 2, torch.randn(30, 3) * 0.5 - 1
+    norm.update(a)
+    norm.update(b.reshape(3, 10, 3))
+    both = torch.cat([a, b])
+    torch.testing.assert_close(norm.mean, both.mean(0))
+    torch.testing.assert_close(norm.var, both.var(0, unbiased=False))
+    torch.testing.assert_close(norm.inverse(norm(both)), both)
+    frozen_norm = RunningNorm(3, max_count=50)
+    frozen_norm.update(a)
+    frozen_norm.update(b)
+    torch.testing.assert_close(frozen_norm.mean, a.mean(0))

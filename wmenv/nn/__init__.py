@@ -13,6 +13,7 @@ from wmenv.nn.distributions import (
 )
 from wmenv.nn.freeze import frozen
 from wmenv.nn.mlp import MLP
+from wmenv.nn.normalize import RunningNorm
 from wmenv.nn.recurrent import NormGRUCell
 from wmenv.nn.rssm import RSSM, kl_loss
 
@@ -32,4 +33,5 @@ __all__ = [
     "bernoulli_loss",
     "gaussian_from_raw",
     "frozen",
+    "RunningNorm",
 ]

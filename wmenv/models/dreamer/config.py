@@ -172,6 +172,9 @@ class DreamerConfig:
     """Activation (V3: silu, V1/V2: elu)."""
     symlog_inputs: bool | None = None
     """Symlog vector observations and predict them in symlog space (V3)."""
+    obs_norm: bool = True
+    """Normalise vector observations by running mean/std before the encoder and for the decoder
+    target (not in the papers; makes low-variance dimensions such as CartPole's count)."""
     reward_head: Literal["twohot", "mse"] | None = None
     """Reward head: two-hot symlog (V3) or unit Gaussian / MSE (V1/V2)."""
     critic_head: Literal["twohot", "mse"] | None = None

@@ -22,7 +22,7 @@ from torch import nn
 from wmenv.core.errors import UnsupportedSpaceError
 from wmenv.models.dreamer.config import DreamerConfig
 from wmenv.models.dreamer.loss import continue_nll, scalar_head_mean, scalar_head_nll
-from wmenv.nn import MLP, RSSM, ConvDecoder, ConvEncoder, kl_loss, symexp, symlog
+from wmenv.nn import MLP, RSSM, ConvDecoder, ConvEncoder, RunningNorm, kl_loss, symexp, symlog
 
 __all__ = ["DreamerWorldModel", "ActionCodec", "open_loop_error", "IMAGE_SHAPE"]
 
@@ -105,6 +105,7 @@ class DreamerWorldModel(nn.Module):
             obs_dim = int(observation_space.shape[0])
             self.encoder = MLP(obs_dim, None, cfg.mlp_units, cfg.mlp_layers, **kw)
             embed_dim = cfg.mlp_units
+        self.obs_norm = RunningNorm(obs_dim) if self.obs_kind == "vector" and cfg.obs_norm else None
         r = cfg.rssm
         self.rssm = RSSM(
             self.actions.dim, embed_dim, deter=r.deter, stoch=r.stoch,
@@ -124,9 +125,13 @@ class DreamerWorldModel(nn.Module):
     # ------------------------------------------------------------------ pieces
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         """Env observations -> network inputs: images ``(..., 64, 64, 3)`` uint8 -> ``(..., 3, 64, 64)``
-        in [-0.5, 0.5]; vectors symlogged when ``symlog_inputs``."""
+        in [-0.5, 0.5]; vectors symlogged when ``symlog_inputs``, then normalised when ``obs_norm``."""
         if self.obs_kind == "image":
             return obs.movedim(-1, -3).float() / 255.0 - 0.5
+        obs = self._symlog_vector(obs)
+        return self.obs_norm(obs) if self.obs_norm is not None else obs
+
+    def _symlog_vector(self, obs: torch.Tensor) -> torch.Tensor:
         obs = obs.float()
         return symlog(obs) if self.config.symlog_inputs else obs
 
@@ -140,6 +145,8 @@ class DreamerWorldModel(nn.Module):
         if self.obs_kind == "image":
             img = ((out + 0.5) * 255.0).clamp(0, 255).round()
             return img.movedim(-3, -1).to(torch.uint8)
+        if self.obs_norm is not None:
+            out = self.obs_norm.inverse(out)
         return symexp(out) if self.config.symlog_inputs else out
 
     def reward(self, features: torch.Tensor) -> torch.Tensor:
@@ -161,6 +168,8 @@ class DreamerWorldModel(nn.Module):
     def compute_loss(self, batch: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
         """World-model losses and the posterior ``[B, T]`` (reused by the agent for imagination)."""
         cfg = self.config
+        if self.obs_norm is not None and self.training:
+            self.obs_norm.update(self._symlog_vector(batch["observation"]))
         post, prior = self.observe(batch)
         feat = self.rssm.features(post)
         obs = batch["observation"]
