@@ -253,7 +253,7 @@ def imagination_gap(
         observation_mode: ``"decoded"`` or ``"latent"``; default: ``"decoded"`` when the policy's
             observation shape is the real env's, else ``"latent"`` (real env then seen through
             ``wmenv.envs.latent.latent_observation_wrapper``).
-        max_episode_steps: imagination horizon (default: the real env's time limit, else 1000).
+        max_episode_steps: episode cap in both envs (default: the real env's time limit, else 1000).
         seed: base seed.
 
     Returns:
@@ -291,11 +291,15 @@ def imagination_gap(
             imagined["episode_lengths"].append(n)
     finally:
         env.close()
-    wrapper = None
+    latent = None
     if mode == "latent":
         from wmenv.envs.latent import latent_observation_wrapper
 
-        wrapper = latent_observation_wrapper(path)
+        latent = latent_observation_wrapper(path)
+
+    def wrapper(env: gym.Env) -> gym.Env:  # same horizon in both envs, so returns compare
+        return gym.wrappers.TimeLimit(latent(env) if latent else env, max_episode_steps=horizon)
+
     evaluator = RealEnvEvaluator(env_id, observation_wrapper=wrapper)
     try:
         real = evaluator.run(act, episodes, seed=seed)

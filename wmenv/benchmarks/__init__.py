@@ -4,6 +4,9 @@
   Atari human-normalised scores (pure NumPy).
 - :mod:`~wmenv.benchmarks.adapters`: the :class:`AgentAdapter` protocol, the agent registry and
   :class:`RealEnvEvaluator`; built-in agents ``random`` and ``sb3``.
+- :mod:`~wmenv.benchmarks.families`: :class:`RegistryAgent`, one agent per registered model that
+  can act (``dreamer``, ``dreamerv1``, ...), registered lazily on the first agent lookup.
+- :mod:`~wmenv.benchmarks.fidelity`: world-model fidelity (``wmenv evaluate-model``).
 - :mod:`~wmenv.benchmarks.runner`: :func:`run_benchmark`, :func:`run_multi_agent`.
 - :mod:`~wmenv.benchmarks.reporting`: JSON / CSV / Markdown / LaTeX / PNG writers.
 - :mod:`~wmenv.benchmarks.cli`: ``wmenv benchmark``.
@@ -44,12 +47,14 @@ from wmenv.benchmarks.adapters import (
     list_agents,
     register_agent,
 )
+from wmenv.benchmarks.families import RegistryAgent, register_family_agents
 from wmenv.benchmarks.metrics import aggregate, human_normalized, iqm, stratified_bootstrap_ci
 from wmenv.benchmarks.runner import run_benchmark, run_multi_agent
 
 __all__ = [
     "AgentAdapter",
     "RealEnvEvaluator",
+    "RegistryAgent",
     "TrainableAgent",
     "aggregate",
     "get_agent",
@@ -57,6 +62,7 @@ __all__ = [
     "iqm",
     "list_agents",
     "register_agent",
+    "register_family_agents",
     "run_benchmark",
     "run_multi_agent",
     "stratified_bootstrap_ci",
