@@ -41,8 +41,8 @@ from torch.distributions import Categorical, Normal  # noqa: E402
 
 import wmenv.envs  # noqa: E402, F401  (registers "wmenv/WorldModel-v0")
 from integrations.common import (  # noqa: E402
-    ReturnLog,
     RealEnvJudge,
+    ReturnLog,
     check_observations,
     ensure_checkpoint,
     limit_threads,
