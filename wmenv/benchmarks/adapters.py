@@ -84,23 +84,7 @@ def is_trainable(agent: object) -> bool:
 
 _REGISTRY: dict[str, Callable[..., AgentAdapter]] = {}
 _ALIASES: dict[str, str] = {}
-_BASE_REGISTRY = _REGISTRY
-_family_agents_loaded = False
-
-
-def _load_family_agents() -> None:
-    """Register one agent per registered model that can act (``wmenv.benchmarks.families``), once.
-
-    Lazy: runs on the first ``list_agents`` / agent lookup, not at import. Only the module's own
-    registry gets them (a registry swapped in by tests stays as the test made it).
-    """
-    global _family_agents_loaded
-    if _family_agents_loaded or _REGISTRY is not _BASE_REGISTRY:
-        return
-    _family_agents_loaded = True
-    from wmenv.benchmarks.families import register_family_agents
-
-    register_family_agents()
+_BASE_REGISTRY = _REGISTRY  # families register their agents into this one, lazily
 
 
 def register_agent(
@@ -125,13 +109,17 @@ def register_agent(
 
 def list_agents() -> list[str]:
     """Canonical names of the registered agents, sorted."""
-    _load_family_agents()
+    from wmenv.benchmarks.families import ensure_family_agents
+
+    ensure_family_agents()
     return sorted(_REGISTRY)
 
 
 def resolve_agent_name(name: str) -> str:
     """Canonical name of ``name`` (which may be an alias); ``UnknownNameError`` if unregistered."""
-    _load_family_agents()
+    from wmenv.benchmarks.families import ensure_family_agents
+
+    ensure_family_agents()
     if name in _REGISTRY or name in _ALIASES:
         return _ALIASES.get(name, name)
     hint = "Families register theirs with wmenv.benchmarks.adapters.register_agent."

@@ -6,7 +6,7 @@ return annotation, so nothing is built to find out). For Dreamer that is ``dream
 ``dreamerv1``, ``dreamerv2`` and ``dreamerv3`` (not ``dreamer-wm``, a world model without a
 policy); later families appear automatically. Registration is lazy:
 :func:`wmenv.benchmarks.adapters.list_agents` and ``get_agent`` call
-:func:`register_family_agents` on first use, so importing the benchmarks stays cheap. Names an
+:func:`ensure_family_agents`, which registers them on first use (not at import). Names an
 agent is already registered under (e.g. ``world-models``, which ships its own adapter) are kept.
 
 Usage::
@@ -31,7 +31,9 @@ import numpy as np
 from wmenv.benchmarks.adapters import EvaluationResult, RealEnvEvaluator, make_real_env
 from wmenv.core.errors import CheckpointError, ConfigError
 
-__all__ = ["RegistryAgent", "acting_models", "can_act", "register_family_agents"]
+__all__ = ["RegistryAgent", "acting_models", "can_act", "ensure_family_agents", "register_family_agents"]
+
+_registered = False
 
 
 def can_act(spec: Any) -> bool:
@@ -70,6 +72,19 @@ def register_family_agents() -> list[str]:
         adapters.register_agent(name, functools.partial(RegistryAgent, name), aliases=aliases)
         added.append(name)
     return added
+
+
+def ensure_family_agents() -> None:
+    """:func:`register_family_agents` once, on the first agent lookup (``adapters.list_agents`` and
+    ``resolve_agent_name`` call this). Only the adapters module's own registry gets them: a registry
+    swapped in by tests stays as the test made it."""
+    global _registered
+    from wmenv.benchmarks import adapters
+
+    if _registered or adapters._REGISTRY is not adapters._BASE_REGISTRY:
+        return
+    _registered = True
+    register_family_agents()
 
 
 class RegistryAgent:

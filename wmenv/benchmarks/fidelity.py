@@ -293,6 +293,7 @@ def plot_open_loop(errors: OpenLoopErrors, path: str | os.PathLike, title: str =
     """Observation MSE (and PSNR for pixels) and reward MAE vs horizon, as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     hs = np.arange(1, errors.horizon + 1)
     fig = Figure(figsize=(8, 3.2), dpi=100)
@@ -309,6 +310,8 @@ def plot_open_loop(errors: OpenLoopErrors, path: str | os.PathLike, title: str =
     ax_r.plot(hs, errors.reward_mae, "o-", color="tab:red")
     ax_r.set_xlabel("open-loop horizon (steps)")
     ax_r.set_ylabel("reward MAE")
+    for a in (ax, ax_r):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
