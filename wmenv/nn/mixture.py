@@ -60,8 +60,9 @@ class GaussianMixture:
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         lead, k = self.logits.shape[:-1], self.n_components
-        probs = torch.softmax(self.logits / temperature, -1).reshape(-1, k)
-        idx = torch.multinomial(probs, 1, generator=generator).reshape(*lead, 1)
+        cdf = torch.softmax(self.logits / temperature, -1).cumsum(-1)
+        u = torch.rand((*lead, 1), generator=generator, device=cdf.device, dtype=cdf.dtype)
+        idx = torch.searchsorted(cdf.contiguous(), u * cdf[..., -1:]).clamp_max(k - 1)  # inverse CDF
         mean = self.mean.gather(-1, idx).squeeze(-1)
         std = self.log_std.gather(-1, idx).squeeze(-1).exp() * math.sqrt(temperature)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)

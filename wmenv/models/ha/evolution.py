@@ -158,9 +158,9 @@ def train_controller(
         and, every ``eval_every`` generations, ``real_return`` of the CMA-ES mean (monitoring only:
         it never feeds back into the search).
     """
-    import cma
-
     agent.require_trained("controller")
+    import cma  # imported here: it pulls in scipy (seconds)
+
     if config.where == "dream" and start_states is None:
         raise ValueError("cma.where='dream' needs start_states (real observations to start dreams from)")
     if (config.where == "real" or config.eval_every) and env_fn is None:

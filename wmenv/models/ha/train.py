@@ -66,7 +66,8 @@ def _fresh(env_id: str, env_kwargs: dict[str, Any], config: WorldModelsConfig, r
     s = config.schedule
     replay = make_replay(int(s.random_steps * 1.5) + 1000, run_dir / REPLAY_SCRATCH, seed=seed)
     venv = gym.vector.SyncVectorEnv([env_fn] * s.num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
-    _, stats = collect(venv, s.random_steps, seed=seed, replay=replay, progress=progress)
+    out = collect(venv, s.random_steps, seed=seed, replay=replay, progress=progress)
+    stats = out[1] if isinstance(out, tuple) else out  # (replay, stats), or stats with .replay
     print(f"collected {stats.steps} random steps, {stats.episodes} episodes (mean return "
           f"{stats.mean_return:.1f}) in {stats.seconds:.1f}s", flush=True)
     trainer = Trainer(agent, replay, _trainer_config(config, "vae", seed, device, progress, tensorboard), run_dir,
@@ -242,12 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest for small CPU models)")
     p.add_argument("--where", choices=["dream", "real"], default=None, help="shortcut for cma.where")
     p.add_argument("--pixels", action="store_true", help="rendered 64x64 frames as observations (new runs)")
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--tensorboard", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
     try:
         overrides = parse_overrides(args.overrides)
         if args.where:
