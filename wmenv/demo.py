@@ -1,0 +1,252 @@
+"""``wmenv demo``: the whole loop on a laptop CPU.
+
+Real data → world model → a policy trained *only* in imagination → judged in the real env.
+
+Each round: train the world model on the replay; train an SB3 policy entirely inside the
+batched imagination env (the SB3 ``VecEnv`` face, episodes starting from real replay slices);
+then let that policy collect a little more real data (which also measures it). The best
+round's policy — by the returns of its own collection episodes, i.e. without extra real
+steps — is evaluated in the real env over ``eval_episodes`` episodes by the benchmark harness.
+
+Writes ``runs/<timestamp>_demo/`` with ``checkpoint.pt`` (+ replay snapshot), ``policy.zip``,
+``report.md``, TensorBoard logs, ``metrics.csv`` and PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wmenv.demo_config import DemoConfig, demo_config_for
+
+__all__ = ["run_demo", "register", "DemoConfig", "demo_config_for"]
+
+
+def _run_dir(root: str | Path, name: str) -> Path:
+    root = Path(root)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        d = root / (f"{stamp}_{name}" if i == 0 else f"{stamp}_{name}-{i}")
+        try:
+            d.mkdir(parents=True, exist_ok=False)
+            return d
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run directory under {root}")
+
+
+class _LatentPolicy:
+    """An imagination-trained SB3 policy acting on real observations through the model's filter."""
+
+    def __init__(self, agent: Any, imagination: Any, deterministic: bool = False) -> None:
+        self.agent, self.imagination, self.deterministic = agent, imagination, deterministic
+        self.state: Any = None
+        self.prev_action: np.ndarray | None = None
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        if mask is None or self.state is None or bool(np.all(mask)):
+            self.state, self.prev_action = None, None
+        elif np.any(mask):
+            self.state, self.prev_action = None, None  # batch of one in the demo
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        out = self.imagination.observe(self.state, self.prev_action, obs)
+        self.state = out["state"]
+        action, _ = self.agent.predict(out["observation"].cpu().numpy(), deterministic=self.deterministic)
+        self.prev_action = action
+        return action
+
+
+def _make_algo(config: DemoConfig, venv: Any, seed: int, device: str) -> Any:
+    from stable_baselines3 import PPO, SAC
+
+    policy = "CnnPolicy" if config.observation_mode == "decoded" and config.pixels else "MlpPolicy"
+    if config.algo == "ppo":
+        return PPO(policy, venv, seed=seed, device=device, verbose=0, **dict(config.algo_kwargs))
+    return SAC(policy, venv, seed=seed, device=device, verbose=0, **dict(config.algo_kwargs))
+
+
+def run_demo(
+    config: DemoConfig | None = None,
+    *,
+    seed: int = 0,
+    out_root: str | Path = "runs",
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the demo loop and write its run directory.
+
+    Args:
+        config: what to run (default: the CartPole-v1 preset).
+        seed: seed of data collection, model and policy training.
+        out_root: where ``<timestamp>_demo/`` is created.
+        device: torch device for the world model and the policy.
+        progress: show progress bars.
+
+    Returns:
+        Summary dict (also written as ``summary.json``).
+    """
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from wmenv.benchmarks.runner import run_benchmark
+    from wmenv.core.protocol import ReplayStartStates
+    from wmenv.envs.make import make_env
+    from wmenv.envs.sb3 import WorldModelSB3VecEnv
+    from wmenv.registry import create_config, create_model, get_model_spec
+    from wmenv.train import Collector, Trainer, TrainerConfig, make_replay, replay_as_tensordict
+
+    config = config or demo_config_for("CartPole-v1")
+    t_start = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    run_dir = _run_dir(out_root, "demo")
+    print(f"wmenv demo: {config.env_id}, run dir {run_dir}", flush=True)
+    env_kwargs = dict(config.env_kwargs)
+    env = make_env(config.env_id, **env_kwargs)
+    replay = make_replay(config.real_step_budget * 2 + 1000, run_dir / "replay_scratch",
+                         slice_len=config.seq_len, seed=seed)
+    collector = Collector(config.env_id, replay, seed=seed, env_kwargs=env_kwargs, progress=progress)
+    first = collector.collect(config.seed_steps)
+    real_steps = first.steps
+    model_config = create_config(config.model, config.preset, dict(config.model_overrides))
+    model = create_model(config.model, env, config=model_config, device=device)
+    trainer = Trainer(
+        model, replay,
+        TrainerConfig(batch_size=config.batch_size, seq_len=config.seq_len, lr=config.lr, log_every=25,
+                      checkpoint_every=0, device=device, seed=seed, progress=progress),
+        run_dir, model_name=config.model, model_config=model_config,
+    )
+    to_world_model = get_model_spec(config.model).extras["world_model"]
+    algo = None
+    rounds: list[dict[str, Any]] = []
+    policies = run_dir / "policies"
+    policies.mkdir()
+    for rnd in range(config.rounds):
+        t0 = time.perf_counter()
+        trainer.train(config.wm_updates_first if rnd == 0 else config.wm_updates)
+        t_wm = time.perf_counter() - t0
+        model.eval()
+        imagination = to_world_model(model, observation_mode=config.observation_mode,
+                                     sample_termination=config.sample_termination)
+        start = ReplayStartStates(replay_as_tensordict(replay).clone(), context_length=config.context_length)
+        venv = VecMonitor(WorldModelSB3VecEnv(imagination, start, config.num_envs,
+                                              max_episode_steps=config.horizon, seed=seed + rnd, device=device))
+        if algo is None:
+            algo = _make_algo(config, venv, seed, device)
+        else:
+            algo.set_env(venv)
+        t0 = time.perf_counter()
+        algo.learn(config.policy_steps, reset_num_timesteps=False, progress_bar=False)
+        t_policy = time.perf_counter() - t0
+        imagined = [float(e["r"]) for e in algo.ep_info_buffer]
+        algo.save(policies / f"round{rnd}.zip")
+        model.train()
+        budget_left = config.real_step_budget - real_steps
+        steps = min(config.collect_steps, budget_left)
+        real_returns: list[float] = []
+        if steps > 0:
+            if config.observation_mode == "latent":
+                policy = _LatentPolicy(algo, imagination)
+            else:
+                def policy(obs: np.ndarray, _algo: Any = algo) -> np.ndarray:
+                    return _algo.predict(obs, deterministic=False)[0]
+            collector.policy = policy
+            stats = collector.collect(steps)
+            collector.policy = None
+            real_steps += stats.steps
+            real_returns = [float(r) for r in stats.episode_returns]
+        rounds.append({
+            "round": rnd,
+            "world_model_updates": trainer.step,
+            "imagined_return": float(np.mean(imagined)) if imagined else None,
+            "real_returns": real_returns,
+            "real_return": float(np.mean(real_returns)) if real_returns else None,
+            "real_steps": real_steps,
+            "seconds_world_model": round(t_wm, 1),
+            "seconds_policy": round(t_policy, 1),
+        })
+        print(f"round {rnd}: imagined return {rounds[-1]['imagined_return']}, real return of its collection "
+              f"episodes {rounds[-1]['real_return']}, real steps {real_steps}", flush=True)
+        if real_steps >= config.real_step_budget:
+            break
+    best = _pick_round(rounds)
+    policy_path = run_dir / "policy.zip"
+    policy_path.write_bytes((policies / f"round{best}.zip").read_bytes())
+    model.eval()
+    trainer.save()
+    trainer.close()
+    agent_kwargs = {"world_model": str(run_dir)} if config.observation_mode == "latent" else {}
+    bench = run_benchmark(
+        "sb3", config.env_id, [seed], config.eval_episodes, run_dir / "benchmark", checkpoint=policy_path,
+        device=device, env_kwargs=env_kwargs, agent_kwargs=agent_kwargs, progress=progress,
+        bootstrap_reps=1000,
+    )
+    returns = [float(r) for r in bench["per_seed"][0]["episode_returns"]]
+    summary = {
+        "env_id": config.env_id,
+        "seed": seed,
+        "real_env_return_mean": float(np.mean(returns)),
+        "real_env_return_std": float(np.std(returns)),
+        "eval_episodes": len(returns),
+        "real_env_steps_used": int(real_steps),
+        "chosen_round": best,
+        "rounds": rounds,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "run_dir": str(run_dir),
+        "config": config.to_dict(),
+    }
+    from wmenv.demo_report import write_report
+
+    write_report(run_dir, summary, model, replay, config)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    minutes, secs = divmod(int(summary["seconds"]), 60)
+    print(
+        f"wmenv demo: {config.env_id} real-env return {summary['real_env_return_mean']:.1f} ± "
+        f"{summary['real_env_return_std']:.1f} over {len(returns)} episodes, using {real_steps} real env steps "
+        f"(seed {seed}, {minutes}m{secs:02d}s) -> {run_dir}",
+        flush=True,
+    )
+    return summary
+
+
+def _pick_round(rounds: list[dict[str, Any]]) -> int:
+    """The round whose policy did best on its own real collection episodes (later wins ties)."""
+    best, best_value = len(rounds) - 1, -np.inf
+    for r in rounds:
+        if r["real_return"] is not None and r["real_return"] >= best_value:
+            best, best_value = r["round"], r["real_return"]
+    return best
+
+
+def _run(args: argparse.Namespace) -> int:
+    from wmenv.config import parse_overrides
+
+    config = demo_config_for(args.env, pixels=args.pixels)
+    if args.overrides:
+        config = config.with_overrides(parse_overrides(args.overrides))
+    run_demo(config, seed=args.seed, out_root=args.out, device=args.device, progress=not args.no_progress)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``wmenv demo`` to the CLI."""
+    p = subparsers.add_parser(
+        "demo", help="the whole loop on CPU: real data -> world model -> PPO in imagination -> real eval",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", default="CartPole-v1", help="real env id (CartPole-v1, Pendulum-v1, cartpole-swingup)")
+    p.add_argument("--pixels", action="store_true", help="pixel observations (dm_control tasks)")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything")
+    p.add_argument("--out", default="runs", help="root directory of run directories")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", help="demo config overrides key=value (e.g. rounds=3 horizon=64)")
+    p.set_defaults(func=_run)
