@@ -54,6 +54,7 @@ DEFAULT_ENV = "CartPole-v1"
 #: Dreamer config overrides of the world model trained when no checkpoint is given (CPU, seconds).
 TINY_OVERRIDES: dict[str, Any] = {
     "rssm.deter": 64, "rssm.hidden": 64, "rssm.stoch": 8, "rssm.classes": 8, "mlp_units": 64,
+    "terminal_weight": 5.0,  # CartPole's terminations are rare: weigh them up in the continue loss
 }
 
 
@@ -219,6 +220,19 @@ def _space_key(space: gym.Space) -> tuple[Any, ...]:
     return (type(space).__name__, tuple(space.shape or ()), str(space.dtype))
 
 
+def _recorded_env(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The env id and ``make_env`` arguments a run recorded: ``wmenv train`` / :func:`train_world_model`
+    keep them in the checkpoint, ``wmenv demo`` in ``summary.json`` next to it."""
+    user = (meta.get("extra") or {}).get("user_state") or {}
+    if (user.get("args") or {}).get("env"):
+        return {"env_id": user["args"]["env"], "env_kwargs": user.get("env_kwargs") or {}}
+    summary = path.parent / "summary.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        return {"env_id": data.get("env_id"), "env_kwargs": (data.get("config") or {}).get("env_kwargs") or {}}
+    return {}
+
+
 def load_recipe_imagination(
     checkpoint: str | os.PathLike, observation_mode: str, *, env_id: str | None = None,
     env_kwargs: Mapping[str, Any] | None = None, context_length: int | None = None,
@@ -233,11 +247,11 @@ def load_recipe_imagination(
 
     path = resolve_checkpoint(checkpoint)
     meta = load_checkpoint(path)
-    user = (meta.get("extra") or {}).get("user_state") or {}
-    env_id = env_id or (user.get("args") or {}).get("env")
+    recorded = _recorded_env(path, meta)
+    env_id = env_id or recorded.get("env_id")
     if not env_id:
         raise ConfigError(f"checkpoint {path} does not record the env it was trained on; pass --env ID")
-    kwargs = dict(user.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
+    kwargs = dict(recorded.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
     world_model, start = load_imagination(path, observation_mode=observation_mode, context_length=context_length)
     return Imagination(
         path.parent, world_model, start, observation_mode, env_id, kwargs,
