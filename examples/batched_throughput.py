@@ -57,7 +57,9 @@ def steps_per_second(model: Any, starts: Any, n: int, steps: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict[int, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=None, help="run dir from `wmenv train` (default: untrained tiny)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="run dir from `wmenv train` (default: untrained tiny)"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024])
     parser.add_argument("--steps", type=int, default=30, help="timed vector steps per size")
     args = parser.parse_args(argv)

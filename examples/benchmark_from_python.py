@@ -7,7 +7,8 @@ features is shown the real env through that model: ``agent_kwargs={"world_model"
 
 Usage::
 
-    python examples/benchmark_from_python.py --checkpoint runs/cartpole --policy results/sb3_ppo_latent/policy.zip
+    python examples/benchmark_from_python.py --checkpoint runs/cartpole \
+        --policy results/sb3_ppo_latent/policy.zip
     python examples/benchmark_from_python.py          # tiny world model + a short PPO in imagination first
 """
 
@@ -33,7 +34,9 @@ def quick_policy(run: Path, path: Path, steps: int) -> Path:
     from wmenv.envs import WorldModelSB3VecEnv
 
     imagination = load_recipe_imagination(run, "latent")
-    venv = WorldModelSB3VecEnv(imagination.world_model, imagination.start_states, 32, max_episode_steps=64, seed=0)
+    venv = WorldModelSB3VecEnv(
+        imagination.world_model, imagination.start_states, 32, max_episode_steps=64, seed=0
+    )
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=512, learning_rate=1e-3, seed=0, device="cpu")
     agent.learn(steps)
     agent.save(path)
@@ -42,8 +45,12 @@ def quick_policy(run: Path, path: Path, steps: int) -> Path:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=None, help="world-model run dir the policy's latents come from")
-    parser.add_argument("--policy", default=None, help="SB3 .zip trained on latents (default: train one briefly)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="world-model run dir the policy's latents come from"
+    )
+    parser.add_argument(
+        "--policy", default=None, help="SB3 .zip trained on latents (default: train one briefly)"
+    )
     parser.add_argument("--ppo-steps", type=int, default=8192)
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -57,14 +64,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     policy = Path(args.policy) if args.policy else quick_policy(run, out / "policy.zip", args.ppo_steps)
 
     summary = {}
-    for agent, kwargs in (("sb3", {"checkpoint": policy, "agent_kwargs": {"world_model": str(run / "checkpoint.pt")}}),
-                          ("random", {})):
-        results = run_benchmark(agent, args.env, args.seeds, args.episodes, out / agent, overwrite=True,
-                                progress=False, **kwargs)
+    for agent, kwargs in (
+        ("sb3", {"checkpoint": policy, "agent_kwargs": {"world_model": str(run / "checkpoint.pt")}}),
+        ("random", {}),
+    ):
+        results = run_benchmark(
+            agent, args.env, args.seeds, args.episodes, out / agent, overwrite=True, progress=False, **kwargs
+        )
         agg = results["aggregate"]
         summary[agent] = {"iqm": agg.get("iqm"), "mean": agg.get("mean"), "files": results["files"]}
-        print(f"{agent:>7}: per-seed mean returns {[round(m, 1) for m in agg['per_seed_means']]} "
-              f"(all episodes {agg['all_episodes']['mean']:.1f} ± {agg['all_episodes']['std']:.1f})")
+        print(
+            f"{agent:>7}: per-seed mean returns {[round(m, 1) for m in agg['per_seed_means']]} "
+            f"(all episodes {agg['all_episodes']['mean']:.1f} ± {agg['all_episodes']['std']:.1f})"
+        )
     print("reports in", out)
     return summary
 

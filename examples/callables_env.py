@@ -48,8 +48,12 @@ def reset_fn(model: PointModel, seed: int | None = None, options: dict | None = 
 def transition_fn(model: PointModel, state: np.ndarray, force: float) -> dict[str, Any]:
     """Reward 1 near 0 (|position| < 0.25); the episode ends when the point leaves [-2, 2]."""
     nxt = model.predict(state, force)
-    return {"state": nxt, "observation": nxt, "reward": float(abs(nxt[0]) < 0.25),
-            "terminated": bool(abs(nxt[0]) > 2.0)}
+    return {
+        "state": nxt,
+        "observation": nxt,
+        "reward": float(abs(nxt[0]) < 0.25),
+        "terminated": bool(abs(nxt[0]) > 2.0),
+    }
 
 
 def action_transform_fn(model: PointModel, action: int) -> float:

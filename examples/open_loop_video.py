@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     out = Path(args.out)
     run = ensure_checkpoint(args.checkpoint, out.parent)
-    roll = imagine_rollout(run, steps=args.steps, context=args.context, seed=args.seed, observation_mode="decoded")
+    roll = imagine_rollout(
+        run, steps=args.steps, context=args.context, seed=args.seed, observation_mode="decoded"
+    )
     real, imagined = roll["real"], roll["imagined"]
 
     error = np.abs(real.astype(np.float64) - imagined.astype(np.float64)).reshape(len(real), -1).mean(1)
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     written = [write_video(comparison_frames(real, imagined), out, fps=10)]
     if roll["env_id"].startswith("CartPole") and real.ndim == 2:  # states: draw them as CartPole frames
-        frames = side_by_side(render_cartpole(real), render_cartpole(imagined), ("real", "imagined (open loop)"))
+        frames = side_by_side(
+            render_cartpole(real), render_cartpole(imagined), ("real", "imagined (open loop)")
+        )
         written.append(write_video(frames, out.with_name(f"{out.stem}_rendered{out.suffix}"), fps=10))
     print("wrote", ", ".join(str(p) for p in written))
     return {"videos": [str(p) for p in written], "error": error.tolist(), "policy": roll["policy"]}

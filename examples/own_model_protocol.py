@@ -36,8 +36,9 @@ class Dynamics(nn.Module):
 
     def __init__(self, hidden: int = 64) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(6, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, 5))
+        self.net = nn.Sequential(
+            nn.Linear(6, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 5)
+        )
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(torch.cat([state, nn.functional.one_hot(action.long(), 2).float()], -1))
@@ -63,7 +64,9 @@ class MLPWorldModel:
         return TensorDict({"state": {"x": obs}, "observation": obs}, batch_size=context.batch_size[:1])
 
     @torch.no_grad()
-    def step(self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator) -> TensorDictBase:
+    def step(
+        self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator
+    ) -> TensorDictBase:
         """One forward pass for the whole batch; the fall is sampled from the generator."""
         x = state["x"]
         delta, fall_logit = self.dynamics(x, action)
@@ -123,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     start_states = TensorDictStartStates(TensorDict({"observation": starts}, batch_size=[len(starts)]))
     print("conformance:", check_world_model_env(world_model, start_states))
 
-    envs = WorldModelVectorEnv(world_model, start_states, num_envs=256, max_episode_steps=200, autoreset_mode="same_step")
+    envs = WorldModelVectorEnv(
+        world_model, start_states, num_envs=256, max_episode_steps=200, autoreset_mode="same_step"
+    )
     envs.reset(seed=0)
     lengths, alive, steps = [], np.zeros(256, dtype=int), 0
     while len(lengths) < 256 and steps < 200:  # random policy: how long do imagined episodes last?

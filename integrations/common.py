@@ -1,17 +1,12 @@
 """What every recipe shares: a checkpoint (or a tiny one trained here), the real-env judge, the log.
 
-A recipe trains a policy inside a world model and is judged in the REAL env. This module holds the
-pieces the SB3, TorchRL and CleanRL recipes have in common, so none of them copies another:
-
-* :func:`ensure_checkpoint` returns a run directory: the one given (``wmenv train`` / ``wmenv demo``)
-  or a tiny world model trained here first with :func:`train_world_model` (fresh installs);
-* :func:`load_recipe_imagination` loads it as an :class:`Imagination` (the ``WorldModel``, real
-  start states, the real env id) whose :meth:`Imagination.real_env` is the real env the policy
-  is judged in, seen through the model's posterior filter when observations are latent;
-* :class:`RealEnvJudge` plays a ``policy(obs) -> action`` in that env for seeded episodes;
-* :class:`ReturnLog` records imagined vs real return over training and writes CSV, PNG and JSON;
-* :class:`ImaginedVsRealCallback` does both from inside Stable-Baselines3's ``learn``;
-* :func:`check_observations` turns a policy/observation mismatch into a typed error naming the fix.
+* :func:`ensure_checkpoint`: the run directory given (``wmenv train`` / ``wmenv demo``), or a tiny
+  world model trained first with :func:`train_world_model`, so recipes run on a fresh install;
+* :func:`load_recipe_imagination` -> :class:`Imagination`: the ``WorldModel``, real start states and
+  :meth:`Imagination.real_env`, the real env seen through the model's filter for latent observations;
+* :class:`RealEnvJudge` plays a policy there; :class:`ReturnLog` writes imagined vs real return over
+  training (CSV, PNG, JSON); :class:`ImaginedVsRealCallback` does both from inside SB3's ``learn``;
+* :func:`check_observations`: a policy/observation mismatch as a typed error that names the fix.
 """
 
 from __future__ import annotations
@@ -34,21 +29,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from wmenv.core.errors import ConfigError, UnsupportedSpaceError
 from wmenv.core.protocol import StartStates
 
-__all__ = [
-    "DEFAULT_ENV",
-    "TINY_OVERRIDES",
-    "limit_threads",
-    "train_world_model",
-    "ensure_checkpoint",
-    "Imagination",
-    "load_recipe_imagination",
-    "check_observations",
-    "RealEnvJudge",
-    "ReturnLog",
-    "ImaginedVsRealCallback",
-    "recipe_parser",
-    "prepare",
-]
+__all__ = ["DEFAULT_ENV", "TINY_OVERRIDES", "limit_threads", "train_world_model", "ensure_checkpoint",
+           "Imagination", "load_recipe_imagination", "check_observations", "RealEnvJudge", "ReturnLog",
+           "ImaginedVsRealCallback", "recipe_parser", "prepare"]
 
 DEFAULT_ENV = "CartPole-v1"
 #: Dreamer config overrides of the world model trained when no checkpoint is given (CPU, seconds).
@@ -64,28 +47,15 @@ def limit_threads(n: int = 1) -> None:
     torch.set_num_threads(n)
 
 
-# ------------------------------------------------------------------------------------ checkpoint
 def train_world_model(
-    run_dir: str | os.PathLike,
-    env_id: str = DEFAULT_ENV,
-    *,
-    env_kwargs: Mapping[str, Any] | None = None,
-    model: str = "dreamer-wm",
-    preset: str = "tiny",
-    overrides: Mapping[str, Any] | None = None,
-    updates: int = 300,
-    seed_steps: int = 2000,
-    batch_size: int = 8,
-    seq_len: int = 16,
-    seed: int = 0,
+    run_dir: str | os.PathLike, env_id: str = DEFAULT_ENV, *, env_kwargs: Mapping[str, Any] | None = None,
+    model: str = "dreamer-wm", preset: str = "tiny", overrides: Mapping[str, Any] | None = None,
+    updates: int = 300, seed_steps: int = 2000, batch_size: int = 8, seq_len: int = 16, seed: int = 0,
 ) -> Path:
-    """Collect random real experience and train a world model: ``wmenv train`` from Python.
+    """``wmenv train`` from Python: random real experience, then ``updates`` world-model updates.
 
-    Unlike the CLI it accepts ``env_kwargs`` (e.g. ``pixels=True`` for dm_control) and records them
-    in the checkpoint next to the env id, so recipes rebuild the same real env to judge policies.
-
-    Returns:
-        The run directory (holding ``checkpoint.pt`` and the replay snapshot it names).
+    Unlike the CLI it takes ``env_kwargs`` (e.g. ``pixels=True``) and records them in the checkpoint
+    next to the env id, so recipes rebuild the same real env. Returns ``run_dir`` (with ``checkpoint.pt``).
     """
     from wmenv.envs.make import make_env
     from wmenv.registry import create_config, create_model, get_model_spec
@@ -101,7 +71,6 @@ def train_world_model(
     spec = get_model_spec(model)
     config = create_config(model, preset, overrides)
     net = create_model(spec.name, env=env, config=config)
-    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
     replay = make_replay(2 * seed_steps + 16, run_dir / REPLAY_SCRATCH, seed=seed)
     collector = Collector(env, replay, seed=seed, progress=False)
     try:
@@ -112,9 +81,11 @@ def train_world_model(
     tconf = TrainerConfig(steps=updates, batch_size=batch_size, seq_len=seq_len, lr=1e-3, log_every=25,
                           checkpoint_every=0, seed=seed, tensorboard=False, progress=False)
     trainer = Trainer(net, replay, tconf, run_dir, model_name=spec.name, model_config=config,
-                      family=spec.family, **spaces)
+                      family=spec.family, observation_space=env.observation_space,
+                      action_space=env.action_space)
     args = {"model": spec.name, "env": env_id, "preset": preset, "seed_steps": seed_steps, "collect_every": 0,
-            "collect_steps": 0, "num_envs": 1, "seed": seed, "overrides": {k: str(v) for k, v in overrides.items()}}
+            "collect_steps": 0, "num_envs": 1, "seed": seed,
+            "overrides": {k: str(v) for k, v in overrides.items()}}  # as `wmenv train` records them
     trainer.user_state = {"args": args, "env_steps": stats.steps, "env_kwargs": env_kwargs}
     trainer.train(updates)
     trainer.save()
@@ -122,16 +93,11 @@ def train_world_model(
     return run_dir
 
 
-def ensure_checkpoint(checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike, **train_kwargs: Any) -> Path:
-    """The run directory to imagine in: ``checkpoint`` if given, else a tiny world model trained now.
-
-    A world model trained by an earlier call (``out_dir/world_model``) is reused, not retrained.
-
-    Args:
-        checkpoint: a run directory or ``checkpoint.pt`` from ``wmenv train`` / ``wmenv demo``.
-        out_dir: the recipe's output directory.
-        **train_kwargs: passed to :func:`train_world_model`.
-    """
+def ensure_checkpoint(
+    checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike, **train_kwargs: Any
+) -> Path:
+    """The run directory of ``checkpoint`` (``wmenv train`` / ``wmenv demo``), else of a tiny world model
+    trained now into ``out_dir/world_model`` with ``train_kwargs`` (reused if an earlier call made it)."""
     from wmenv.envs.loading import resolve_checkpoint
 
     if checkpoint is not None:
@@ -140,28 +106,15 @@ def ensure_checkpoint(checkpoint: str | os.PathLike | None, out_dir: str | os.Pa
     if (run_dir / "checkpoint.pt").is_file():
         print(f"reusing the world model in {run_dir}", flush=True)
         return run_dir
-    start = time.perf_counter()
     print(f"no --checkpoint: training a tiny world model in {run_dir} ...", flush=True)
-    train_world_model(run_dir, **train_kwargs)
-    print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
-    return run_dir
+    return train_world_model(run_dir, **train_kwargs)
 
 
 @dataclass
 class Imagination:
-    """A checkpoint loaded for a recipe.
-
-    Attributes:
-        checkpoint: run directory.
-        world_model: the model as a ``wmenv.core.WorldModel`` (the Dreamer adapter also filters
-            real observations, see ``wmenv.envs.latent``).
-        start_states: real replay slices imagined episodes start from.
-        observation_mode: ``"latent"`` or ``"decoded"``.
-        env_id: the real env the model was trained on.
-        env_kwargs: its ``make_env`` arguments.
-        observation_space: the real env's observation space the model was trained on.
-        action_space: the real env's action space.
-    """
+    """A run directory loaded for a recipe: the ``WorldModel`` (whose Dreamer adapter also filters real
+    observations), the real replay slices episodes start from, and the real env (id, ``make_env``
+    arguments and the spaces the model was trained on)."""
 
     checkpoint: Path
     world_model: Any
@@ -173,9 +126,9 @@ class Imagination:
     action_space: gym.Space | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Plain-data description for results files."""
-        return {"checkpoint": str(self.checkpoint), "env_id": self.env_id, "env_kwargs": self.env_kwargs,
-                "observation_mode": self.observation_mode}
+        """Plain data for results files."""
+        keys = ("env_id", "env_kwargs", "observation_mode")
+        return {"checkpoint": str(self.checkpoint), **{k: getattr(self, k) for k in keys}}
 
     @property
     def imagined_observation_space(self) -> gym.Space:
@@ -185,14 +138,9 @@ class Imagination:
         return spec_to_space(self.world_model.observation_spec)
 
     def real_env(self, wrap: Callable[[gym.Env], gym.Env] | None = None) -> gym.Env:
-        """The real env the policy is judged in: same spaces as in imagination.
-
-        Checks that the real env has the spaces the model was trained on, then wraps it with
-        :class:`~wmenv.envs.latent.LatentObservationWrapper` in ``"latent"`` mode, then ``wrap``.
-
-        Raises:
-            UnsupportedSpaceError: the real env's spaces differ from the model's.
-        """
+        """The real env to judge in, showing the observations the policy saw in imagination: spaces
+        checked against the model's (else :class:`UnsupportedSpaceError`), then wrapped by
+        :class:`~wmenv.envs.latent.LatentObservationWrapper` in ``"latent"`` mode, then by ``wrap``."""
         from wmenv.envs.latent import LatentObservationWrapper
         from wmenv.envs.make import make_env
 
@@ -204,9 +152,7 @@ class Imagination:
                 raise UnsupportedSpaceError(
                     f"real env {self.env_id!r} has {kind} space {theirs}, but the world model in "
                     f"{self.checkpoint} was trained on {ours}; judge the policy in the env the model was "
-                    f"trained on (--env), or train a world model on {self.env_id!r} "
-                    f"(wmenv train dreamer-wm --env {self.env_id})"
-                )
+                    f"trained on (--env), or train one on {self.env_id!r} (wmenv train --env {self.env_id})")
         if self.observation_mode == "latent":
             env = LatentObservationWrapper(env, self.world_model)
         return wrap(env) if wrap is not None else env
@@ -221,15 +167,16 @@ def _space_key(space: gym.Space) -> tuple[Any, ...]:
 
 
 def _recorded_env(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The env id and ``make_env`` arguments a run recorded: ``wmenv train`` / :func:`train_world_model`
-    keep them in the checkpoint, ``wmenv demo`` in ``summary.json`` next to it."""
+    """The env id and ``make_env`` arguments of a run: ``wmenv train`` and :func:`train_world_model` keep
+    them in the checkpoint, ``wmenv demo`` in ``summary.json`` next to it."""
     user = (meta.get("extra") or {}).get("user_state") or {}
     if (user.get("args") or {}).get("env"):
         return {"env_id": user["args"]["env"], "env_kwargs": user.get("env_kwargs") or {}}
     summary = path.parent / "summary.json"
     if summary.is_file():
         data = json.loads(summary.read_text())
-        return {"env_id": data.get("env_id"), "env_kwargs": (data.get("config") or {}).get("env_kwargs") or {}}
+        kwargs = (data.get("config") or {}).get("env_kwargs") or {}
+        return {"env_id": data.get("env_id"), "env_kwargs": kwargs}
     return {}
 
 
@@ -237,11 +184,7 @@ def load_recipe_imagination(
     checkpoint: str | os.PathLike, observation_mode: str, *, env_id: str | None = None,
     env_kwargs: Mapping[str, Any] | None = None, context_length: int | None = None,
 ) -> Imagination:
-    """Load a run directory for a recipe (model, start states, real env id and spaces).
-
-    Raises:
-        ConfigError: the checkpoint does not record its env and ``env_id`` is not given.
-    """
+    """Load a run directory for a recipe; ``ConfigError`` if its env is neither recorded nor given."""
     from wmenv.envs.loading import load_imagination, resolve_checkpoint
     from wmenv.train.checkpoint import load_checkpoint, space_from_dict
 
@@ -252,14 +195,14 @@ def load_recipe_imagination(
     if not env_id:
         raise ConfigError(f"checkpoint {path} does not record the env it was trained on; pass --env ID")
     kwargs = dict(recorded.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
-    world_model, start = load_imagination(path, observation_mode=observation_mode, context_length=context_length)
+    world_model, start = load_imagination(path, observation_mode=observation_mode,
+                                          context_length=context_length)
     return Imagination(
         path.parent, world_model, start, observation_mode, env_id, kwargs,
         space_from_dict(meta["observation_space"]), space_from_dict(meta["action_space"]),
     )
 
 
-# ------------------------------------------------------------------------------------ checks
 def _kind(space: gym.Space) -> str:
     if isinstance(space, gym.spaces.Dict):
         return "dict"
@@ -270,51 +213,40 @@ def _kind(space: gym.Space) -> str:
     return "other"
 
 
+#: kind of observation -> (the policy that reads it, how to make a checkpoint emit it)
 _FIXES = {
-    "vector": "use MlpPolicy (integrations/sb3/ppo_latent.py) or observation_mode='latent' for vectors",
-    "image": "use CnnPolicy (integrations/sb3/ppo_pixels.py) with a pixel world model and "
-             "observation_mode='decoded'",
-    "dict": "use MultiInputPolicy (integrations/sb3/ppo_dict.py)",
+    "vector": ("MlpPolicy (integrations/sb3/ppo_latent.py)", "observation_mode='latent'"),
+    "image": ("CnnPolicy (integrations/sb3/ppo_pixels.py)",
+              "a pixel world model (e.g. cartpole-swingup with pixels=True) in observation_mode='decoded'"),
+    "dict": ("MultiInputPolicy (integrations/sb3/ppo_dict.py)",
+             "a Dict-observation model (integrations/sb3/ppo_dict.py wraps one)"),
 }
 
 
-def check_observations(space: gym.Space, expected: str, *, who: str, observation_mode: str, source: Any) -> None:
-    """Raise :class:`UnsupportedSpaceError` when ``space`` is not what the policy ``who`` takes.
-
-    Args:
-        space: observation space the policy would see.
-        expected: ``"vector"`` (1-D Box), ``"image"`` (``(H, W, C)`` uint8) or ``"dict"``.
-        who: the policy, e.g. ``"CnnPolicy"``.
-        observation_mode: the imagination mode, named in the message.
-        source: checkpoint path, named in the message.
-    """
+def check_observations(
+    space: gym.Space, expected: str, *, who: str, observation_mode: str, source: Any
+) -> None:
+    """Raise :class:`UnsupportedSpaceError` when ``space`` is not what the policy ``who`` (e.g.
+    ``"CnnPolicy"``) reads: ``expected`` is ``"vector"`` (1-D Box), ``"image"`` (``(H, W, C)`` uint8) or
+    ``"dict"``. The message names the checkpoint ``source``, its ``observation_mode`` and the fix."""
     got = _kind(space)
     if got == expected:
         return
     what = {"vector": "1-D vector", "image": "(H, W, C) uint8 image", "dict": "Dict"}[expected]
-    fix = _FIXES.get(got, "use a checkpoint whose observations are vectors, images or dicts")
+    instead = f"use {_FIXES[got][0]} for these" if got in _FIXES else "use vector, image or Dict observations"
     raise UnsupportedSpaceError(
         f"{who} needs {what} observations, but {source} with observation_mode={observation_mode!r} emits "
-        f"{space}; {fix}"
+        f"{space}; {instead}, or give {who} {_FIXES[expected][1]}"
     )
 
 
-# ------------------------------------------------------------------------------------ judging
 class RealEnvJudge:
-    """Plays ``policy(obs) -> action`` in the real env for seeded episodes (mean and std of returns).
-
-    Episode ``i`` of every evaluation resets with ``seed + i``, so successive evaluations during
-    training see the same starts and are comparable.
-
-    Args:
-        env: the real env (e.g. :meth:`Imagination.real_env`).
-        episodes: episodes per evaluation.
-        seed: reset seed of the first episode.
-    """
+    """Plays ``policy(obs) -> action`` in the real env (e.g. :meth:`Imagination.real_env`); episode ``i`` of
+    every evaluation resets with ``seed + i``, so evaluations during training are comparable."""
 
     def __init__(self, env: gym.Env, episodes: int = 5, seed: int = 10_000) -> None:
         if episodes < 1:
-            raise ConfigError(f"episodes must be >= 1, got {episodes}")
+            raise ConfigError(f"--eval-episodes must be >= 1, got {episodes}")
         self.env, self.episodes, self.seed = env, episodes, seed
 
     def __call__(self, policy: Callable[[Any], Any]) -> tuple[float, float]:
@@ -343,13 +275,8 @@ def _contiguous(obs: Any) -> Any:
 
 
 class ReturnLog:
-    """Imagined vs real return over training: rows in memory, then CSV + PNG + results JSON.
-
-    Args:
-        out_dir: directory for ``returns.csv``, ``returns.png`` and ``results.json``.
-        recipe: recipe name (title of the plot, key in the JSON).
-        settings: the recipe's settings, stored in the JSON.
-    """
+    """Imagined vs real return over training, written to ``out_dir`` as ``returns.csv``,
+    ``returns.png`` and ``results.json`` (with the recipe's ``settings``)."""
 
     FIELDS = ("step", "imagined_return", "real_return", "real_return_std", "seconds")
 
@@ -378,63 +305,45 @@ class ReturnLog:
             writer.writeheader()
             writer.writerows(self.rows)
         self._plot(self.out_dir / "returns.png")
-        last = self.rows[-1]
+        files = {k: str(self.out_dir / name) for k, name in
+                 (("csv", "returns.csv"), ("png", "returns.png"), ("json", "results.json"))}
         results = {
-            "recipe": self.recipe, "settings": self.settings,
-            "final": {"step": last["step"], "imagined_return": last["imagined_return"],
-                      "real_return": last["real_return"], "real_return_std": last["real_return_std"]},
-            "best_real_return": max(r["real_return"] for r in self.rows),
-            "wall_seconds": round(time.perf_counter() - self.start, 2), "evaluations": self.rows, **extra,
-            "files": {k: str(self.out_dir / f"returns.{k}") for k in ("csv", "png")}
-            | {"json": str(self.out_dir / "results.json")},
+            "recipe": self.recipe, "settings": self.settings, "final": dict(self.rows[-1]),
+            "best_real_return": max(r["real_return"] for r in self.rows), "evaluations": self.rows,
+            "wall_seconds": round(time.perf_counter() - self.start, 2), **extra, "files": files,
         }
         (self.out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
         return results
 
     def _plot(self, path: Path) -> None:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        steps = [r["step"] for r in self.rows]
-        real = np.array([r["real_return"] for r in self.rows])
-        std = np.array([r["real_return_std"] for r in self.rows])
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(steps, [r["imagined_return"] for r in self.rows], "o--", label="imagined (world model)")
-        ax.plot(steps, real, "o-", label="real env")
-        ax.fill_between(steps, real - std, real + std, alpha=0.2)
+        col = {k: np.array([r[k] for r in self.rows], dtype=float) for k in self.FIELDS}
+        fig = Figure(figsize=(6, 3.5), layout="tight")
+        ax = fig.add_subplot()
+        ax.plot(col["step"], col["imagined_return"], "o--", label="imagined (world model)")
+        ax.plot(col["step"], col["real_return"], "o-", label="real env")
+        lo, hi = col["real_return"] - col["real_return_std"], col["real_return"] + col["real_return_std"]
+        ax.fill_between(col["step"], lo, hi, alpha=0.2)
         ax.set(xlabel="imagined env steps", ylabel="episode return", title=self.recipe)
         ax.legend()
-        fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
 
 
 def _finite(obj: Any) -> Any:
     """NaN/inf to ``None`` so the JSON is strict."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
+    if isinstance(obj, dict | list | tuple):
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        out = {k: _finite(v) for k, v in items}
+        return out if isinstance(obj, dict) else list(out.values())
+    return None if isinstance(obj, float) and not np.isfinite(obj) else obj
 
 
 class ImaginedVsRealCallback(BaseCallback):
-    """SB3 callback: every ``eval_every`` imagined steps, judge the policy in the real env.
+    """SB3 callback: every ``eval_every`` imagined steps (and at the end) judge the policy in the real
+    env; the imagined return is the mean of the last episodes ``VecMonitor`` recorded."""
 
-    The imagined return is the mean of the last episodes ``VecMonitor`` recorded in imagination.
-
-    Args:
-        judge: plays the policy in the real env.
-        log: where imagined and real returns go.
-        eval_every: imagined env steps between evaluations (one more runs when training ends).
-        deterministic: act greedily in the real env.
-    """
-
-    def __init__(self, judge: RealEnvJudge, log: ReturnLog, eval_every: int, deterministic: bool = True) -> None:
+    def __init__(self, judge: RealEnvJudge, log: ReturnLog, eval_every: int, deterministic: bool = True):
         super().__init__()
         self.judge, self.log, self.eval_every, self.deterministic = judge, log, eval_every, deterministic
         self._next = eval_every
@@ -457,31 +366,28 @@ class ImaginedVsRealCallback(BaseCallback):
             self._evaluate()
 
 
-# ------------------------------------------------------------------------------------ CLI
 def recipe_parser(description: str, *, total_steps: int, num_envs: int, horizon: int, eval_every: int,
                   out: str) -> argparse.ArgumentParser:
     """The flags every recipe takes (each recipe adds its own)."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--checkpoint", default=None, help="run dir / checkpoint.pt (default: train a tiny one first)")
+    p.add_argument("--checkpoint", default=None, help="run dir or checkpoint.pt (default: train a tiny one)")
     p.add_argument("--env", default=None, help="real env id (default: the one the checkpoint records)")
     p.add_argument("--total-steps", type=int, default=total_steps, help="imagined env steps of training")
     p.add_argument("--num-envs", type=int, default=num_envs, help="imagined envs stepped in one batch")
     p.add_argument("--horizon", type=int, default=horizon, help="imagined episode length (truncation)")
-    p.add_argument("--eval-every", type=int, default=eval_every, help="imagined steps between real evaluations")
+    p.add_argument("--eval-every", type=int, default=eval_every, help="imagined steps between real evals")
     p.add_argument("--eval-episodes", type=int, default=5, help="real episodes per evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out, help="output directory (results.json, returns.csv/png)")
-    p.add_argument("--wm-updates", type=int, default=300, help="world-model updates when no checkpoint is given")
+    p.add_argument("--wm-updates", type=int, default=300, help="world-model updates without --checkpoint")
     p.add_argument("--wm-seed-steps", type=int, default=2000, help="random real steps for that world model")
     return p
 
 
 def prepare(args: argparse.Namespace, observation_mode: str, *, env_id: str = DEFAULT_ENV,
             env_kwargs: Mapping[str, Any] | None = None, **train_kwargs: Any) -> Imagination:
-    """One thread, a checkpoint (given or trained here with ``env_kwargs``), loaded for the recipe.
-
-    The real env of a given checkpoint is the one it records (``--env`` / ``--env-kwargs`` override).
-    """
+    """One thread, then the checkpoint (given, or trained here on ``env_id`` with ``env_kwargs``), loaded.
+    A given checkpoint's real env is the one it records unless ``--env`` / ``--env-kwargs`` say otherwise."""
     limit_threads(1)
     torch.manual_seed(args.seed)
     explicit = getattr(args, "env_kwargs", None)  # a recipe's --env-kwargs, when it has one

@@ -127,7 +127,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs[f.name])
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=f.default, help=docs[f.name])
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
             parser.add_argument(flag, type=kind, default=f.default, help=docs[f.name])
@@ -138,7 +139,8 @@ def make_env(env_id: str, seed: int, checkpoint: str, observation_mode: str, hor
     """A thunk for ``SyncVectorEnv``: one imagined env (its own copy of the world model)."""
 
     def thunk() -> gym.Env:
-        env = gym.make(env_id, checkpoint=checkpoint, observation_mode=observation_mode, max_episode_steps=horizon)
+        env = gym.make(env_id, checkpoint=checkpoint, observation_mode=observation_mode,
+                       max_episode_steps=horizon)
         env.action_space.seed(seed)
         return env
 
@@ -177,7 +179,9 @@ class Agent(nn.Module):
             return Categorical(logits=out)
         return Normal(out, self.actor_logstd.expand_as(out).exp())
 
-    def get_action_and_value(self, x: torch.Tensor, action: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def get_action_and_value(
+        self, x: torch.Tensor, action: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         probs = self.dist(x)
         if action is None:
             action = probs.sample()
@@ -209,6 +213,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     imagination = load_recipe_imagination(run, args.observation_mode, env_id=args.real_env)
     checkpoint = str(imagination.checkpoint)
 
+    judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)  # fails early on a wrong env
+
     # env setup: the only lines that differ between the two paths
     if args.batched:
         envs = gym.make_vec(args.env_id, num_envs=args.num_envs, vectorization_mode="vector_entry_point",
@@ -228,7 +234,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     agent = Agent(int(np.prod(envs.single_observation_space.shape)), envs.single_action_space)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)
     log = ReturnLog(args.out, f"cleanrl-ppo ({'batched make_vec' if args.batched else 'SyncVectorEnv'})",
                     {**dataclasses.asdict(args), **imagination.describe()})
 
@@ -286,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     nextnonterminal = 1.0 - dones[t + 1]
                     nextvalues = values[t + 1]
                 delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
-                advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                advantages[t] = lastgaelam
             returns = advantages + values
 
         # flatten the batch

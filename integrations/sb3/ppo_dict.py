@@ -83,7 +83,9 @@ class LastActionObservations:
         out = self.model.initial_state(context, generator=generator)
         return self._wrap(out, torch.zeros(out.batch_size[0], self.action_size))
 
-    def step(self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator) -> TensorDictBase:
+    def step(
+        self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator
+    ) -> TensorDictBase:
         return self._wrap(self.model.step(state, action, generator=generator), self._encode(action))
 
 
@@ -118,8 +120,12 @@ class LastActionWrapper(gym.Wrapper):
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns the results written to ``results.json``."""
     parser = recipe_parser(
-        "SB3 PPO MultiInputPolicy on Dict observations, judged in the real env", total_steps=60_000,
-        num_envs=64, horizon=64, eval_every=10_000, out="results/sb3_ppo_dict",
+        "SB3 PPO MultiInputPolicy on Dict observations, judged in the real env",
+        total_steps=60_000,
+        num_envs=64,
+        horizon=64,
+        eval_every=10_000,
+        out="results/sb3_ppo_dict",
     )
     parser.add_argument("--n-steps", type=int, default=32, help="PPO rollout length per imagined env")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -127,13 +133,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     imagination = prepare(args, "decoded")
     model_with_dict = LastActionObservations(imagination.world_model)
-    venv = WorldModelSB3VecEnv(model_with_dict, imagination.start_states, args.num_envs,
-                               max_episode_steps=args.horizon, seed=args.seed)
-    check_observations(venv.observation_space, "dict", who="MultiInputPolicy", observation_mode="decoded",
-                       source=imagination.checkpoint)
+    venv = WorldModelSB3VecEnv(
+        model_with_dict,
+        imagination.start_states,
+        args.num_envs,
+        max_episode_steps=args.horizon,
+        seed=args.seed,
+    )
+    check_observations(
+        venv.observation_space,
+        "dict",
+        who="MultiInputPolicy",
+        observation_mode="decoded",
+        source=imagination.checkpoint,
+    )
     venv = VecMonitor(venv)
-    model = PPO("MultiInputPolicy", venv, n_steps=args.n_steps, batch_size=min(512, args.n_steps * args.num_envs),
-                n_epochs=4, learning_rate=args.lr, gamma=0.98, seed=args.seed, device="cpu", verbose=0)
+    model = PPO(
+        "MultiInputPolicy",
+        venv,
+        n_steps=args.n_steps,
+        batch_size=min(512, args.n_steps * args.num_envs),
+        n_epochs=4,
+        learning_rate=args.lr,
+        gamma=0.98,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
 
     judge = RealEnvJudge(imagination.real_env(wrap=LastActionWrapper), episodes=args.eval_episodes)
     log = ReturnLog(args.out, "sb3-ppo-dict (MultiInputPolicy)", {**vars(args), **imagination.describe()})

@@ -39,21 +39,45 @@ from wmenv.envs import WorldModelSB3VecEnv  # noqa: E402
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns the results written to ``results.json``."""
     parser = recipe_parser(
-        "SB3 PPO MlpPolicy on latent observations, judged in the real env", total_steps=60_000,
-        num_envs=64, horizon=64, eval_every=10_000, out="results/sb3_ppo_latent",
+        "SB3 PPO MlpPolicy on latent observations, judged in the real env",
+        total_steps=60_000,
+        num_envs=64,
+        horizon=64,
+        eval_every=10_000,
+        out="results/sb3_ppo_latent",
     )
     parser.add_argument("--n-steps", type=int, default=32, help="PPO rollout length per imagined env")
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
 
     imagination = prepare(args, "latent")
-    venv = WorldModelSB3VecEnv(imagination.world_model, imagination.start_states, args.num_envs,
-                               max_episode_steps=args.horizon, seed=args.seed)
-    check_observations(venv.observation_space, "vector", who="MlpPolicy", observation_mode="latent",
-                       source=imagination.checkpoint)
+    venv = WorldModelSB3VecEnv(
+        imagination.world_model,
+        imagination.start_states,
+        args.num_envs,
+        max_episode_steps=args.horizon,
+        seed=args.seed,
+    )
+    check_observations(
+        venv.observation_space,
+        "vector",
+        who="MlpPolicy",
+        observation_mode="latent",
+        source=imagination.checkpoint,
+    )
     venv = VecMonitor(venv)  # imagined episode returns -> model.ep_info_buffer
-    model = PPO("MlpPolicy", venv, n_steps=args.n_steps, batch_size=min(512, args.n_steps * args.num_envs),
-                n_epochs=4, learning_rate=args.lr, gamma=0.98, seed=args.seed, device="cpu", verbose=0)
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=args.n_steps,
+        batch_size=min(512, args.n_steps * args.num_envs),
+        n_epochs=4,
+        learning_rate=args.lr,
+        gamma=0.98,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
 
     judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)
     log = ReturnLog(args.out, "sb3-ppo-latent (MlpPolicy)", {**vars(args), **imagination.describe()})

@@ -43,24 +43,52 @@ PIXEL_ENV_KWARGS: dict[str, Any] = {"pixels": True, "image_size": 64, "action_re
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns the results written to ``results.json``."""
     parser = recipe_parser(
-        "SB3 PPO CnnPolicy on decoded pixels, judged in the real env", total_steps=20_000, num_envs=16,
-        horizon=50, eval_every=5_000, out="results/sb3_ppo_pixels",
+        "SB3 PPO CnnPolicy on decoded pixels, judged in the real env",
+        total_steps=20_000,
+        num_envs=16,
+        horizon=50,
+        eval_every=5_000,
+        out="results/sb3_ppo_pixels",
     )
     parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per imagined env")
-    parser.add_argument("--env-kwargs", type=json.loads, default=None,
-                        help=f"real env make_env arguments as JSON (default {json.dumps(PIXEL_ENV_KWARGS)})")
+    parser.add_argument(
+        "--env-kwargs",
+        type=json.loads,
+        default=None,
+        help=f"real env make_env arguments as JSON (default {json.dumps(PIXEL_ENV_KWARGS)})",
+    )
     parser.set_defaults(wm_updates=150, wm_seed_steps=1000, eval_episodes=2)
     args = parser.parse_args(argv)
 
-    imagination = prepare(args, "decoded", env_id=PIXEL_ENV, env_kwargs=PIXEL_ENV_KWARGS,
-                          batch_size=4, seq_len=16)
-    venv = WorldModelSB3VecEnv(imagination.world_model, imagination.start_states, args.num_envs,
-                               max_episode_steps=args.horizon, seed=args.seed)
-    check_observations(venv.observation_space, "image", who="CnnPolicy", observation_mode="decoded",
-                       source=imagination.checkpoint)
+    imagination = prepare(
+        args, "decoded", env_id=PIXEL_ENV, env_kwargs=PIXEL_ENV_KWARGS, batch_size=4, seq_len=16
+    )
+    venv = WorldModelSB3VecEnv(
+        imagination.world_model,
+        imagination.start_states,
+        args.num_envs,
+        max_episode_steps=args.horizon,
+        seed=args.seed,
+    )
+    check_observations(
+        venv.observation_space,
+        "image",
+        who="CnnPolicy",
+        observation_mode="decoded",
+        source=imagination.checkpoint,
+    )
     venv = VecMonitor(venv)  # SB3 adds VecTransposeImage itself (HWC frames -> CHW)
-    model = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
-                seed=args.seed, device="cpu", verbose=0)
+    model = PPO(
+        "CnnPolicy",
+        venv,
+        n_steps=args.n_steps,
+        batch_size=256,
+        n_epochs=4,
+        learning_rate=3e-4,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
 
     judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)
     log = ReturnLog(args.out, "sb3-ppo-pixels (CnnPolicy)", {**vars(args), **imagination.describe()})

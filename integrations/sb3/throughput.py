@@ -32,13 +32,16 @@ from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv  # noqa: E402
 
 
 def make_vec(kind: str, imagination: Imagination, num_envs: int, horizon: int, seed: int) -> VecEnv:
-    """``"batched"``: one ``WorldModelSB3VecEnv``; ``"dummy"``: ``DummyVecEnv`` of single ``WorldModelEnv``."""
+    """``"batched"``: one ``WorldModelSB3VecEnv``; ``"dummy"``: ``DummyVecEnv`` of ``WorldModelEnv`` s."""
     model, start = imagination.world_model, imagination.start_states
     if kind == "batched":
         return WorldModelSB3VecEnv(model, start, num_envs, max_episode_steps=horizon, seed=seed)
-    return DummyVecEnv([
-        (lambda i=i: WorldModelEnv(model, start, max_episode_steps=horizon, seed=seed + i)) for i in range(num_envs)
-    ])
+    return DummyVecEnv(
+        [
+            (lambda i=i: WorldModelEnv(model, start, max_episode_steps=horizon, seed=seed + i))
+            for i in range(num_envs)
+        ]
+    )
 
 
 def env_steps_per_second(venv: VecEnv, steps: int) -> float:
@@ -53,8 +56,17 @@ def env_steps_per_second(venv: VecEnv, steps: int) -> float:
 
 def ppo_seconds(venv: VecEnv, total: int, n_steps: int, seed: int) -> float:
     """Wall time of ``PPO.learn(total)`` (MlpPolicy) on ``venv``."""
-    model = PPO("MlpPolicy", VecMonitor(venv), n_steps=n_steps, batch_size=512, n_epochs=4, seed=seed,
-                device="cpu", verbose=0)
+    batch_size = min(512, n_steps * venv.num_envs)
+    model = PPO(
+        "MlpPolicy",
+        VecMonitor(venv),
+        n_steps=n_steps,
+        batch_size=batch_size,
+        n_epochs=4,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     start = time.perf_counter()
     model.learn(total)
     return time.perf_counter() - start
@@ -62,8 +74,14 @@ def ppo_seconds(venv: VecEnv, total: int, n_steps: int, seed: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Measure both ways; returns (and writes) the numbers."""
-    parser = recipe_parser("SB3 PPO throughput: batched VecEnv vs DummyVecEnv", total_steps=8192,
-                           num_envs=64, horizon=64, eval_every=0, out="results/sb3_throughput")
+    parser = recipe_parser(
+        "SB3 PPO throughput: batched VecEnv vs DummyVecEnv",
+        total_steps=8192,
+        num_envs=64,
+        horizon=64,
+        eval_every=0,
+        out="results/sb3_throughput",
+    )
     parser.add_argument("--n-steps", type=int, default=32, help="PPO rollout length per env")
     parser.add_argument("--observation-mode", default="latent", choices=("latent", "decoded"))
     args = parser.parse_args(argv)
@@ -78,15 +96,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "ppo_seconds": round(ppo_seconds(venv, total, args.n_steps, args.seed), 2),
         }
         venv.close()
-        print(f"{kind:>8}: {rows[kind]['env_steps_per_second']:>10.0f} env steps/s | PPO {total} imagined "
-              f"steps in {rows[kind]['ppo_seconds']:.1f} s", flush=True)
+        print(
+            f"{kind:>8}: {rows[kind]['env_steps_per_second']:>10.0f} env steps/s | PPO {total} imagined "
+            f"steps in {rows[kind]['ppo_seconds']:.1f} s",
+            flush=True,
+        )
     result = {
         "settings": {**vars(args), **imagination.describe(), "imagined_steps": total},
         **rows,
         "ppo_speedup": round(rows["dummy"]["ppo_seconds"] / rows["batched"]["ppo_seconds"], 2),
-        "env_speedup": round(rows["batched"]["env_steps_per_second"] / rows["dummy"]["env_steps_per_second"], 2),
+        "env_speedup": round(
+            rows["batched"]["env_steps_per_second"] / rows["dummy"]["env_steps_per_second"], 2
+        ),
     }
-    print(f"speed-up of the batched face: PPO x{result['ppo_speedup']}, env stepping x{result['env_speedup']}")
+    print(
+        f"speed-up of the batched face: PPO x{result['ppo_speedup']}, env stepping x{result['env_speedup']}"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "throughput.json").write_text(json.dumps(result, indent=2))

@@ -36,7 +36,13 @@ from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator  
 from torchrl.objectives import ClipPPOLoss  # noqa: E402
 from torchrl.objectives.value import GAE  # noqa: E402
 
-from integrations.common import Imagination, ReturnLog, check_observations, prepare, recipe_parser  # noqa: E402
+from integrations.common import (  # noqa: E402
+    Imagination,
+    ReturnLog,
+    check_observations,
+    prepare,
+    recipe_parser,
+)
 from wmenv.envs import WorldModelTorchRLEnv  # noqa: E402
 from wmenv.envs.loading import make_imagination_env  # noqa: E402
 
@@ -44,8 +50,14 @@ from wmenv.envs.loading import make_imagination_env  # noqa: E402
 def imagined_env(checkpoint: str, num_envs: int, horizon: int, seed: int, observation_mode: str) -> EnvBase:
     """Env constructor for the multi-process collector: each worker loads its own world model."""
     torch.set_num_threads(1)
-    env = make_imagination_env(checkpoint, "torchrl", num_envs=num_envs, max_episode_steps=horizon,
-                               observation_mode=observation_mode, seed=seed)
+    env = make_imagination_env(
+        checkpoint,
+        "torchrl",
+        num_envs=num_envs,
+        max_episode_steps=horizon,
+        observation_mode=observation_mode,
+        seed=seed,
+    )
     return TransformedEnv(env, RewardSum())
 
 
@@ -54,23 +66,47 @@ def make_modules(env: EnvBase, hidden: int = 64) -> tuple[ProbabilisticActor, Va
     obs_dim = env.observation_spec["observation"].shape[-1]
     spec = env.action_spec_unbatched
     if isinstance(spec, Categorical):
-        net = MLP(in_features=obs_dim, out_features=int(spec.space.n), num_cells=[hidden, hidden], activation_class=nn.Tanh)
+        net = MLP(
+            in_features=obs_dim,
+            out_features=int(spec.space.n),
+            num_cells=[hidden, hidden],
+            activation_class=nn.Tanh,
+        )
         module = TensorDictModule(net, in_keys=["observation"], out_keys=["logits"])
-        actor = ProbabilisticActor(module, in_keys=["logits"], spec=spec, return_log_prob=True,
-                                   distribution_class=torch.distributions.Categorical)
+        actor = ProbabilisticActor(
+            module,
+            in_keys=["logits"],
+            spec=spec,
+            return_log_prob=True,
+            distribution_class=torch.distributions.Categorical,
+        )
     else:
-        net = nn.Sequential(MLP(in_features=obs_dim, out_features=2 * spec.shape[-1], num_cells=[hidden, hidden],
-                                activation_class=nn.Tanh), NormalParamExtractor())
+        net = nn.Sequential(
+            MLP(
+                in_features=obs_dim,
+                out_features=2 * spec.shape[-1],
+                num_cells=[hidden, hidden],
+                activation_class=nn.Tanh,
+            ),
+            NormalParamExtractor(),
+        )
         module = TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"])
-        actor = ProbabilisticActor(module, in_keys=["loc", "scale"], spec=spec, return_log_prob=True,
-                                   distribution_class=TanhNormal,
-                                   distribution_kwargs={"low": spec.space.low, "high": spec.space.high})
+        actor = ProbabilisticActor(
+            module,
+            in_keys=["loc", "scale"],
+            spec=spec,
+            return_log_prob=True,
+            distribution_class=TanhNormal,
+            distribution_kwargs={"low": spec.space.low, "high": spec.space.high},
+        )
     value = MLP(in_features=obs_dim, out_features=1, num_cells=[hidden, hidden], activation_class=nn.Tanh)
     return actor, ValueOperator(value, in_keys=["observation"])
 
 
 @torch.no_grad()
-def real_returns(imagination: Imagination, actor: ProbabilisticActor, episodes: int, seed: int) -> list[float]:
+def real_returns(
+    imagination: Imagination, actor: ProbabilisticActor, episodes: int, seed: int
+) -> list[float]:
     """Greedy episodes in the real env through TorchRL's ``GymWrapper`` (same seeds every call)."""
     real = GymWrapper(imagination.real_env(), categorical_action_encoding=True, device="cpu")
     real.set_seed(seed)
@@ -88,42 +124,75 @@ def real_returns(imagination: Imagination, actor: ProbabilisticActor, episodes: 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the recipe; returns the results written to ``results.json``."""
     parser = recipe_parser(
-        "TorchRL PPO in imagination, judged in the real env", total_steps=60_000, num_envs=64, horizon=64,
-        eval_every=10_000, out="results/torchrl_ppo",
+        "TorchRL PPO in imagination, judged in the real env",
+        total_steps=60_000,
+        num_envs=64,
+        horizon=64,
+        eval_every=10_000,
+        out="results/torchrl_ppo",
     )
     parser.add_argument("--observation-mode", default="latent", choices=("latent", "decoded"))
     parser.add_argument("--frames-per-batch", type=int, default=2048, help="imagined steps per PPO iteration")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--minibatch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--workers", type=int, default=0, help="> 0: MultiSyncCollector with this many processes")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="> 0: MultiSyncCollector with this many processes"
+    )
     args = parser.parse_args(argv)
 
     imagination = prepare(args, args.observation_mode)
     env = TransformedEnv(
-        WorldModelTorchRLEnv(imagination.world_model, imagination.start_states, args.num_envs,
-                             max_episode_steps=args.horizon, seed=args.seed),
+        WorldModelTorchRLEnv(
+            imagination.world_model,
+            imagination.start_states,
+            args.num_envs,
+            max_episode_steps=args.horizon,
+            seed=args.seed,
+        ),
         RewardSum(),
     )
-    check_observations(imagination.imagined_observation_space, "vector", who="this MLP actor",
-                       observation_mode=args.observation_mode, source=imagination.checkpoint)
+    check_observations(
+        imagination.imagined_observation_space,
+        "vector",
+        who="this MLP actor",
+        observation_mode=args.observation_mode,
+        source=imagination.checkpoint,
+    )
     actor, critic = make_modules(env)
     if args.workers > 0:
-        make_env = functools.partial(imagined_env, str(imagination.checkpoint), args.num_envs, args.horizon,
-                                     observation_mode=args.observation_mode)
+        make_env = functools.partial(
+            imagined_env,
+            str(imagination.checkpoint),
+            args.num_envs,
+            args.horizon,
+            observation_mode=args.observation_mode,
+        )
         collector: Any = MultiSyncCollector(
-            [functools.partial(make_env, seed=args.seed + 1000 * i) for i in range(args.workers)], actor,
-            frames_per_batch=args.frames_per_batch, total_frames=args.total_steps, auto_register_policy_transforms=False,
+            [functools.partial(make_env, seed=args.seed + 1000 * i) for i in range(args.workers)],
+            actor,
+            frames_per_batch=args.frames_per_batch,
+            total_frames=args.total_steps,
+            auto_register_policy_transforms=False,
         )
     else:
-        collector = Collector(env, actor, frames_per_batch=args.frames_per_batch, total_frames=args.total_steps,
-                              auto_register_policy_transforms=False)
+        collector = Collector(
+            env,
+            actor,
+            frames_per_batch=args.frames_per_batch,
+            total_frames=args.total_steps,
+            auto_register_policy_transforms=False,
+        )
     advantage = GAE(gamma=0.98, lmbda=0.95, value_network=critic, average_gae=True)
-    loss_module = ClipPPOLoss(actor, critic, clip_epsilon=0.2, entropy_coeff=0.01, critic_coeff=0.5,
-                              loss_critic_type="smooth_l1")
+    loss_module = ClipPPOLoss(
+        actor, critic, clip_epsilon=0.2, entropy_coeff=0.01, critic_coeff=0.5, loss_critic_type="smooth_l1"
+    )
     optim = torch.optim.Adam(loss_module.parameters(), lr=args.lr)
-    buffer = ReplayBuffer(storage=LazyTensorStorage(args.frames_per_batch), sampler=SamplerWithoutReplacement(),
-                          batch_size=min(args.minibatch, args.frames_per_batch))
+    buffer = ReplayBuffer(
+        storage=LazyTensorStorage(args.frames_per_batch),
+        sampler=SamplerWithoutReplacement(),
+        batch_size=min(args.minibatch, args.frames_per_batch),
+    )
 
     log = ReturnLog(args.out, "torchrl-ppo", {**vars(args), **imagination.describe()})
     frames, next_eval, imagined = 0, args.eval_every, float("nan")
@@ -147,14 +216,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     optim.step()
             collector.update_policy_weights_()
             if frames >= next_eval or frames >= args.total_steps:
-                returns = real_returns(imagination, actor, args.eval_episodes, seed=10_000)
-                log.add(frames, imagined, float(torch.tensor(returns).mean()), float(torch.tensor(returns).std(0)))
+                returns = torch.tensor(real_returns(imagination, actor, args.eval_episodes, seed=10_000))
+                log.add(frames, imagined, float(returns.mean()), float(returns.std(correction=0)))
                 next_eval = (frames // args.eval_every + 1) * args.eval_every
     finally:
         collector.shutdown()
     torch.save(actor.state_dict(), Path(args.out) / "policy.pt")
-    return log.write(policy=str(Path(args.out) / "policy.pt"),
-                     collector=type(collector).__name__)
+    return log.write(policy=str(Path(args.out) / "policy.pt"), collector=type(collector).__name__)
 
 
 if __name__ == "__main__":
