@@ -66,9 +66,9 @@ def test_decoded_vector_respects_real_bounds() -> None:
     assert obs.max() <= 1.0 and imagined.observation_spec.is_in(obs[0])
 
 
-@pytest.mark.parametrize("sample", [True, False])
-def test_same_seed_same_trajectory(sample: bool) -> None:
-    model = DreamerWorldModel(micro(), VECTOR, DISCRETE)
+@pytest.mark.parametrize(("sample", "version"), [(True, "v3"), (False, "v3"), (True, "v1"), (True, "v2")])
+def test_same_seed_same_trajectory(sample: bool, version: str) -> None:
+    model = DreamerWorldModel(micro(version), VECTOR, DISCRETE)
     imagined = to_world_model(model, sample=sample, sample_termination=sample)
     core = ImaginationCore(imagined, ReplayStartStates(replay(VECTOR, DISCRETE), 2), num_envs=4,
                            max_episode_steps=3)

@@ -68,7 +68,9 @@ def test_roundtrip_dict() -> None:
 
 def test_registry_variants() -> None:
     names = set(list_models())
-    assert {"dreamer", "dreamerv1", "dreamerv2", "dreamerv3", "dreamer-wm"} <= names
+    assert {"dreamer", "dreamerv1", "dreamerv2", "dreamerv3", "dreamer-wm", "dreamerv1-wm", "dreamerv2-wm"} <= names
+    assert create_config("dreamerv1-wm").version == "v1"
+    assert create_config("dreamerv3-wm").version == "v3"
     assert create_config("dreamerv2").version == "v2"
     assert create_config("dreamerv1").version == "v1"
     assert create_config("dreamer").version == "v3"

@@ -1,7 +1,8 @@
 """Dreamer V1/V2/V3: RSSM world model, actor-critic in imagination, and the WorldModel adapter.
 
 Registered models: ``dreamer`` (= ``dreamerv3``), ``dreamerv1``, ``dreamerv2``, ``dreamerv3``
-(world model + actor + critic, a :class:`DreamerAgent`) and ``dreamer-wm`` (world model only).
+(world model + actor + critic, a :class:`DreamerAgent`) and ``dreamer-wm`` (= ``dreamerv3-wm``),
+``dreamerv2-wm``, ``dreamerv1-wm`` (world model only).
 ``get_model_spec(name).extras["world_model"]`` is :func:`to_world_model`.
 """
 
@@ -67,3 +68,12 @@ register_model(
               extras=_EXTRAS),
     overwrite=True,
 )
+for _name, _version, _desc in (
+    ("dreamerv2-wm", "v2", "DreamerV2 world model only (discrete latents, KL balancing 0.8)"),
+    ("dreamerv1-wm", "v1", "DreamerV1 world model only (Gaussian latents, free nats 3)"),
+):
+    register_model(
+        ModelSpec(_name, DreamerConfig, build_world_model, family="dreamer", description=_desc,
+                  config_overrides={"version": _version}, extras=_EXTRAS),
+        overwrite=True,
+    )
