@@ -26,9 +26,12 @@ class RunningSumFilter:
     def observe(self, state, action, observation, *, generator=None):
         obs = torch.as_tensor(observation, dtype=torch.float32)
         total = obs if state is None else state["sum"] + obs
-        act = torch.zeros(obs.shape[0], 1) if action is None else torch.as_tensor(action).float().reshape(-1, 1)
-        return TensorDict({"state": {"sum": total}, "observation": torch.cat([total, act], -1)},
-                          batch_size=[obs.shape[0]])
+        act = (
+            torch.zeros(obs.shape[0], 1) if action is None else torch.as_tensor(action).float().reshape(-1, 1)
+        )
+        return TensorDict(
+            {"state": {"sum": total}, "observation": torch.cat([total, act], -1)}, batch_size=[obs.shape[0]]
+        )
 
 
 def _tiny_wm(env: gym.Env) -> DreamerWorldModel:
@@ -67,7 +70,9 @@ def test_latent_observation_wrapper_from_model_matches_direct_filter() -> None:
     wrap = latent_observation_wrapper(wm, sample=False)
     env = wrap(real)
     obs, _ = env.reset(seed=0)
-    direct = to_world_model(wm, sample=False).observe(None, None, real.unwrapped.state[None].astype(np.float32))
+    direct = to_world_model(wm, sample=False).observe(
+        None, None, real.unwrapped.state[None].astype(np.float32)
+    )
     np.testing.assert_allclose(obs, direct["observation"][0].numpy(), atol=1e-6)
 
 

@@ -6,8 +6,16 @@ from wmenv.nn import RSSM, kl_loss
 
 def _seeded(classes: int) -> tuple[RSSM, torch.Tensor, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    rssm = RSSM(2, 3, deter=8, stoch=2, classes=classes, hidden=8, unimix=0.01 if classes else 0.0,
-                learned_initial=False)
+    rssm = RSSM(
+        2,
+        3,
+        deter=8,
+        stoch=2,
+        classes=classes,
+        hidden=8,
+        unimix=0.01 if classes else 0.0,
+        learned_initial=False,
+    )
     g = torch.Generator().manual_seed(1)
     embed = torch.randn(2, 3, 3, generator=g)
     action = torch.randn(2, 3, 2, generator=g)
@@ -19,7 +27,12 @@ def _seeded(classes: int) -> tuple[RSSM, torch.Tensor, torch.Tensor, torch.Tenso
     ("classes", "row0", "row1", "kl_sum"),
     [
         (2, [0.043, -0.1127, 0.1719, 0.0164, -0.0137, 0.4834], [-0.0395, -0.3636, 0.003, -0.0248], 0.2809),
-        (0, [-0.1893, 0.0005, -0.2527, -0.0652, -0.0986, 0.0344], [-0.0729, -0.2229, -0.0509, -0.0204], 3.0425),
+        (
+            0,
+            [-0.1893, 0.0005, -0.2527, -0.0652, -0.0986, 0.0344],
+            [-0.0729, -0.2229, -0.0509, -0.0204],
+            3.0425,
+        ),
     ],
 )
 def test_golden_values(classes: int, row0: list, row1: list, kl_sum: float) -> None:
@@ -36,7 +49,9 @@ def test_golden_values(classes: int, row0: list, row1: list, kl_sum: float) -> N
 @pytest.mark.parametrize("classes", [4, 0])
 def test_shapes_and_imagine_step(classes: int) -> None:
     rssm = RSSM(3, 5, deter=16, stoch=4, classes=classes, hidden=16)
-    post, prior = rssm.observe(torch.randn(2, 6, 5), torch.randn(2, 6, 3), torch.zeros(2, 6, dtype=torch.bool))
+    post, prior = rssm.observe(
+        torch.randn(2, 6, 5), torch.randn(2, 6, 3), torch.zeros(2, 6, dtype=torch.bool)
+    )
     stoch_shape = (2, 6, 4, 4) if classes else (2, 6, 4)
     assert post["deter"].shape == (2, 6, 16) and post["stoch"].shape == stoch_shape
     assert rssm.features(post).shape == (2, 6, rssm.feature_dim)
@@ -81,8 +96,10 @@ def test_kl_loss_free_bits_and_balance(classes: int) -> None:
     assert set(metrics) == {"kl"}
 
 
-@pytest.mark.parametrize(("dyn", "rep", "trained", "untouched"), [(1.0, 0.0, "img_out", "obs_out"),
-                                                                   (0.0, 1.0, "obs_out", "img_out")])
+@pytest.mark.parametrize(
+    ("dyn", "rep", "trained", "untouched"),
+    [(1.0, 0.0, "img_out", "obs_out"), (0.0, 1.0, "obs_out", "img_out")],
+)
 def test_kl_balancing_routes_gradients(dyn: float, rep: float, trained: str, untouched: str) -> None:
     """One step (the posterior sample cannot reach a later prior): dyn trains the prior, rep the posterior."""
     rssm, embed, action, is_first = _seeded(2)

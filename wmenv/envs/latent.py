@@ -32,7 +32,12 @@ class LatentFilter(Protocol):
     """What :class:`LatentObservationWrapper` needs from a world-model adapter."""
 
     def observe(
-        self, state: TensorDictBase | None, action: Any, observation: Any, *, generator: torch.Generator | None = None
+        self,
+        state: TensorDictBase | None,
+        action: Any,
+        observation: Any,
+        *,
+        generator: torch.Generator | None = None,
     ) -> TensorDictBase:
         """Posterior update from a batch of real observations; see the module docstring."""
         ...
@@ -77,7 +82,9 @@ class LatentObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         latent = out["observation"][0]
         return latent.detach().cpu().numpy().astype(self.observation_space.dtype, copy=False)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         """Reset the real env and the filter; returns the first latent observation."""
         if seed is not None:
             self.generator.manual_seed(seed)

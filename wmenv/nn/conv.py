@@ -41,7 +41,13 @@ class ConvEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 3, depth: int = 32, size: int = 64, *, norm: bool = True, act: Activation = "silu"
+        self,
+        in_channels: int = 3,
+        depth: int = 32,
+        size: int = 64,
+        *,
+        norm: bool = True,
+        act: Activation = "silu",
     ) -> None:
         super().__init__()
         stages = _stages(size)

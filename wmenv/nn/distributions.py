@@ -191,8 +191,9 @@ class TanhNormal:
         return -self.log_prob(self.rsample(generator))
 
 
-def bernoulli_loss(logits: torch.Tensor, target: torch.Tensor, positive_weight: float = 1.0,
-                   negative_weight: float = 1.0) -> torch.Tensor:
+def bernoulli_loss(
+    logits: torch.Tensor, target: torch.Tensor, positive_weight: float = 1.0, negative_weight: float = 1.0
+) -> torch.Tensor:
     """Per-element negative log-likelihood ``(...)`` of a Bernoulli with class weights.
 
     Args:

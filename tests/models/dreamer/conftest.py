@@ -22,14 +22,19 @@ def micro(version: str = "v3", **changes) -> DreamerConfig:
     cfg = cfg.replace(
         version=version,
         rssm=cfg.rssm.__class__(deter=32, stoch=4, classes=4, hidden=32),
-        mlp_units=32, mlp_layers=1, cnn_depth=4, bins=31,
+        mlp_units=32,
+        mlp_layers=1,
+        cnn_depth=4,
+        bins=31,
         behavior=cfg.behavior.__class__(horizon=4),
         **changes,
     )
     return cfg
 
 
-def make_batch(obs_space: gym.Space, act_space: gym.Space, b: int = 3, t: int = 6, seed: int = 0) -> TensorDict:
+def make_batch(
+    obs_space: gym.Space, act_space: gym.Space, b: int = 3, t: int = 6, seed: int = 0
+) -> TensorDict:
     """Random batch ``[B, T]`` in the replay format, with one episode boundary per row."""
     g = torch.Generator().manual_seed(seed)
     if obs_space.dtype == np.uint8:

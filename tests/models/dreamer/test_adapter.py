@@ -44,8 +44,9 @@ def test_adapter_drives_imagination_core(obs_space: gym.Space, act_space: gym.Sp
         assert imagined.observation_spec.shape == (model.rssm.feature_dim,)
     else:
         assert imagined.observation_spec.dtype == (torch.uint8 if obs_space is IMAGE else torch.float32)
-    core = ImaginationCore(imagined, ReplayStartStates(replay(obs_space, act_space), 3), num_envs=3,
-                           max_episode_steps=4)
+    core = ImaginationCore(
+        imagined, ReplayStartStates(replay(obs_space, act_space), 3), num_envs=3, max_episode_steps=4
+    )
     obs = core.reset(seed=0)
     assert imagined.observation_spec.is_in(obs[0])
     for _ in range(6):
@@ -70,8 +71,9 @@ def test_decoded_vector_respects_real_bounds() -> None:
 def test_same_seed_same_trajectory(sample: bool, version: str) -> None:
     model = DreamerWorldModel(micro(version), VECTOR, DISCRETE)
     imagined = to_world_model(model, sample=sample, sample_termination=sample)
-    core = ImaginationCore(imagined, ReplayStartStates(replay(VECTOR, DISCRETE), 2), num_envs=4,
-                           max_episode_steps=3)
+    core = ImaginationCore(
+        imagined, ReplayStartStates(replay(VECTOR, DISCRETE), 2), num_envs=4, max_episode_steps=3
+    )
     torch.manual_seed(1)  # the global RNG must not matter
     first = rollout(core, seed=7)
     torch.manual_seed(2)

@@ -12,12 +12,16 @@ def _total(out) -> torch.Tensor:
     return sum(v for k, v in out.items() if k.startswith("loss_"))
 
 
-@pytest.mark.parametrize(("version", "act_space"), [("v3", DISCRETE), ("v3", BOX), ("v2", DISCRETE), ("v1", BOX)])
+@pytest.mark.parametrize(
+    ("version", "act_space"), [("v3", DISCRETE), ("v3", BOX), ("v2", DISCRETE), ("v1", BOX)]
+)
 def test_agent_trains_and_loss_decreases(version: str, act_space: gym.Space) -> None:
     agent = DreamerAgent(micro(version), VECTOR, act_space)
     batch = make_batch(VECTOR, act_space)
     before = agent.loss(batch)
-    assert {"loss_obs", "loss_reward", "loss_cont", "loss_kl", "loss_actor", "loss_critic"} <= set(before.keys())
+    assert {"loss_obs", "loss_reward", "loss_cont", "loss_kl", "loss_actor", "loss_critic"} <= set(
+        before.keys()
+    )
     train(agent, batch, 40)
     after = agent.loss(batch)
     recon = ("loss_obs", "loss_reward", "loss_cont")
@@ -39,17 +43,24 @@ def test_every_group_gets_gradients_from_the_summed_loss(obs_space: gym.Space, a
     assert all(p.grad is None for p in agent.slow_critic.parameters())
 
 
-@pytest.mark.parametrize(("act_space", "key", "others"), [
-    (DISCRETE, "loss_actor", ("world_model", "critic")),
-    (BOX, "loss_actor", ("world_model", "critic")),  # dynamics backprop: flows through the frozen model
-    (DISCRETE, "loss_critic", ("world_model", "actor")),
-])
+@pytest.mark.parametrize(
+    ("act_space", "key", "others"),
+    [
+        (DISCRETE, "loss_actor", ("world_model", "critic")),
+        (BOX, "loss_actor", ("world_model", "critic")),  # dynamics backprop: flows through the frozen model
+        (DISCRETE, "loss_critic", ("world_model", "actor")),
+    ],
+)
 def test_losses_do_not_leak_into_other_components(act_space: gym.Space, key: str, others: tuple) -> None:
     agent = DreamerAgent(micro(), VECTOR, act_space)
     out = agent.loss(make_batch(VECTOR, act_space, b=2, t=4))
     out[key].backward()
     for name in others:
-        leaked = [n for n, p in getattr(agent, name).named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+        leaked = [
+            n
+            for n, p in getattr(agent, name).named_parameters()
+            if p.grad is not None and p.grad.abs().sum() > 0
+        ]
         assert not leaked, f"{key} leaked into {name}: {leaked[:3]}"
     own = agent.actor if key == "loss_actor" else agent.critic
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in own.parameters())
@@ -63,7 +74,9 @@ def test_slow_critic_follows_critic() -> None:
             p.add_(1.0)
     gap = sum((s - f).abs().sum() for s, f in zip(agent.slow_critic.parameters(), agent.critic.parameters()))
     agent.after_update(0)
-    new_gap = sum((s - f).abs().sum() for s, f in zip(agent.slow_critic.parameters(), agent.critic.parameters()))
+    new_gap = sum(
+        (s - f).abs().sum() for s, f in zip(agent.slow_critic.parameters(), agent.critic.parameters())
+    )
     assert new_gap < gap
 
 

@@ -16,10 +16,28 @@ def test_presets_exist_and_are_valid() -> None:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("v3", {"reward_head": "twohot", "symlog_inputs": True, "kl.dyn_scale": 0.5, "kl.rep_scale": 0.1,
-                "kl.free_bits": 1.0, "rssm.unimix": 0.01, "behavior.return_norm": True}),
-        ("v2", {"reward_head": "mse", "symlog_inputs": False, "kl.dyn_scale": 0.8, "kl.balanced": True,
-                "rssm.unimix": 0.0}),
+        (
+            "v3",
+            {
+                "reward_head": "twohot",
+                "symlog_inputs": True,
+                "kl.dyn_scale": 0.5,
+                "kl.rep_scale": 0.1,
+                "kl.free_bits": 1.0,
+                "rssm.unimix": 0.01,
+                "behavior.return_norm": True,
+            },
+        ),
+        (
+            "v2",
+            {
+                "reward_head": "mse",
+                "symlog_inputs": False,
+                "kl.dyn_scale": 0.8,
+                "kl.balanced": True,
+                "rssm.unimix": 0.0,
+            },
+        ),
         ("v1", {"reward_head": "mse", "kl.free_bits": 3.0, "kl.balanced": False, "norm": False}),
     ],
 )
@@ -68,7 +86,15 @@ def test_roundtrip_dict() -> None:
 
 def test_registry_variants() -> None:
     names = set(list_models())
-    assert {"dreamer", "dreamerv1", "dreamerv2", "dreamerv3", "dreamer-wm", "dreamerv1-wm", "dreamerv2-wm"} <= names
+    assert {
+        "dreamer",
+        "dreamerv1",
+        "dreamerv2",
+        "dreamerv3",
+        "dreamer-wm",
+        "dreamerv1-wm",
+        "dreamerv2-wm",
+    } <= names
     assert create_config("dreamerv1-wm").version == "v1"
     assert create_config("dreamerv3-wm").version == "v3"
     assert create_config("dreamerv2").version == "v2"

@@ -21,7 +21,10 @@ def test_adapter_passes_face_checkers(obs_space: gym.Space, act_space: gym.Space
     if obs_space is BOUNDED_VECTOR:
         replay["observation"] = replay["observation"].clamp(-1, 1)
     report = check_world_model_env(
-        to_world_model(model, observation_mode=mode), ReplayStartStates(replay, 2),
-        max_episode_steps=6, num_envs=2, steps=12,
+        to_world_model(model, observation_mode=mode),
+        ReplayStartStates(replay, 2),
+        max_episode_steps=6,
+        num_envs=2,
+        steps=12,
     )
     assert set(report.values()) == {"ok"}

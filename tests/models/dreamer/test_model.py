@@ -23,8 +23,9 @@ def test_world_model_loss_decreases(version: str) -> None:
     assert not out["obs_mse"].requires_grad
 
 
-@pytest.mark.parametrize(("obs_space", "act_space"), [(VECTOR, DISCRETE), (VECTOR, BOX), (IMAGE, DISCRETE),
-                                                      (IMAGE, BOX)])
+@pytest.mark.parametrize(
+    ("obs_space", "act_space"), [(VECTOR, DISCRETE), (VECTOR, BOX), (IMAGE, DISCRETE), (IMAGE, BOX)]
+)
 def test_every_parameter_gets_a_gradient(obs_space: gym.Space, act_space: gym.Space) -> None:
     model = DreamerWorldModel(micro(), obs_space, act_space)
     out = model.loss(make_batch(obs_space, act_space, b=2, t=4))

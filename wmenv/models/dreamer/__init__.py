@@ -52,20 +52,40 @@ for _name, _version, _desc, _aliases in (
     ("dreamerv1", "v1", "DreamerV1: Gaussian RSSM, free nats 3, actor-critic", ("dreamer-v1",)),
 ):
     register_model(
-        ModelSpec(_name, DreamerConfig, build_agent, family="dreamer", aliases=_aliases, description=_desc,
-                  config_overrides={"version": _version}, extras=_EXTRAS),
+        ModelSpec(
+            _name,
+            DreamerConfig,
+            build_agent,
+            family="dreamer",
+            aliases=_aliases,
+            description=_desc,
+            config_overrides={"version": _version},
+            extras=_EXTRAS,
+        ),
         overwrite=True,
     )
 register_model(
-    ModelSpec("dreamer", DreamerConfig, build_agent, family="dreamer", aliases=("dreamer-v3",),
-              description="Dreamer (V3 recipe): world model + actor + critic", extras=_EXTRAS),
+    ModelSpec(
+        "dreamer",
+        DreamerConfig,
+        build_agent,
+        family="dreamer",
+        aliases=("dreamer-v3",),
+        description="Dreamer (V3 recipe): world model + actor + critic",
+        extras=_EXTRAS,
+    ),
     overwrite=True,
 )
 register_model(
-    ModelSpec("dreamer-wm", DreamerConfig, build_world_model, family="dreamer",
-              aliases=("dreamer-world-model", "dreamerv3-wm"),
-              description="Dreamer (V3 recipe) world model only: encoder, RSSM, decoder, reward, continue",
-              extras=_EXTRAS),
+    ModelSpec(
+        "dreamer-wm",
+        DreamerConfig,
+        build_world_model,
+        family="dreamer",
+        aliases=("dreamer-world-model", "dreamerv3-wm"),
+        description="Dreamer (V3 recipe) world model only: encoder, RSSM, decoder, reward, continue",
+        extras=_EXTRAS,
+    ),
     overwrite=True,
 )
 for _name, _version, _desc in (
@@ -73,7 +93,14 @@ for _name, _version, _desc in (
     ("dreamerv1-wm", "v1", "DreamerV1 world model only (Gaussian latents, free nats 3)"),
 ):
     register_model(
-        ModelSpec(_name, DreamerConfig, build_world_model, family="dreamer", description=_desc,
-                  config_overrides={"version": _version}, extras=_EXTRAS),
+        ModelSpec(
+            _name,
+            DreamerConfig,
+            build_world_model,
+            family="dreamer",
+            description=_desc,
+            config_overrides={"version": _version},
+            extras=_EXTRAS,
+        ),
         overwrite=True,
     )

@@ -64,7 +64,9 @@ class DreamerImagination:
             shape=(world_model.rssm.feature_dim,), dtype=torch.float32, device=self.device
         )
         self.decoded_spec: TensorSpec = space_to_spec(world_model.observation_space, self.device)
-        self.observation_spec: TensorSpec = self.latent_spec if observation_mode == "latent" else self.decoded_spec
+        self.observation_spec: TensorSpec = (
+            self.latent_spec if observation_mode == "latent" else self.decoded_spec
+        )
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, state: TensorDictBase) -> torch.Tensor:
@@ -83,7 +85,9 @@ class DreamerImagination:
         b, t = obs.shape[:2]
         keys = context.keys() if isinstance(context, TensorDictBase) else ()
         if "action" in keys:
-            action = wm.actions.encode(context["action"].to(self.device).reshape(b, t, *wm.action_space.shape))
+            action = wm.actions.encode(
+                context["action"].to(self.device).reshape(b, t, *wm.action_space.shape)
+            )
         else:
             action = torch.zeros(b, t, wm.actions.dim, device=self.device)
         if "is_first" in keys:
@@ -109,13 +113,17 @@ class DreamerImagination:
         return TensorDict({"state": state, "observation": first}, batch_size=[obs.shape[0]])
 
     @torch.no_grad()
-    def step(self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator) -> TensorDictBase:
+    def step(
+        self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator
+    ) -> TensorDictBase:
         """One prior step: next state, observation, reward (head mean) and terminated ``[B]``."""
         wm = self.world_model
         b = state.batch_size[0]
         nxt = wm.rssm.img_step(
-            state.select("deter", "stoch"), wm.actions.encode(action.to(self.device)),
-            sample=self.sample, generator=generator,
+            state.select("deter", "stoch"),
+            wm.actions.encode(action.to(self.device)),
+            sample=self.sample,
+            generator=generator,
         ).select("deter", "stoch")
         feat = wm.rssm.features(nxt)
         cont = wm.cont_prob(feat)
@@ -157,16 +165,19 @@ class DreamerImagination:
             TensorDict ``[B]`` with ``"state"`` and ``"observation"`` (latent features ``(B, F)``).
         """
         wm = self.world_model
-        obs = torch.as_tensor(np.asarray(observation) if not isinstance(observation, torch.Tensor)
-                              else observation, device=self.device)
+        obs = torch.as_tensor(
+            np.asarray(observation) if not isinstance(observation, torch.Tensor) else observation,
+            device=self.device,
+        )
         b = obs.shape[0]
         if state is None or action is None:
             act = torch.zeros(b, 1, wm.actions.dim, device=self.device)
             is_first = torch.ones(b, 1, dtype=torch.bool, device=self.device)
             state = None
         else:
-            a = torch.as_tensor(np.asarray(action) if not isinstance(action, torch.Tensor) else action,
-                                device=self.device)
+            a = torch.as_tensor(
+                np.asarray(action) if not isinstance(action, torch.Tensor) else action, device=self.device
+            )
             act = wm.actions.encode(a.reshape(b, *wm.action_space.shape)).unsqueeze(1)
             is_first = torch.zeros(b, 1, dtype=torch.bool, device=self.device)
         post, _ = wm.rssm.observe(

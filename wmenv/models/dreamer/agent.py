@@ -46,16 +46,19 @@ class DreamerAgent(nn.Module):
         adim = wm.actions.dim
         self.actor = MLP(feat, adim if self.discrete else 2 * adim, cfg.mlp_units, cfg.mlp_layers, **kw)
         twohot = cfg.critic_head == "twohot"
-        self.critic = MLP(feat, cfg.bins if twohot else 1, cfg.mlp_units, cfg.mlp_layers,
-                          out_init_zero=twohot, **kw)
+        self.critic = MLP(
+            feat, cfg.bins if twohot else 1, cfg.mlp_units, cfg.mlp_layers, out_init_zero=twohot, **kw
+        )
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.return_norm = ReturnNormalizer()
         b = cfg.behavior
-        self.actor_grad = b.actor_grad if b.actor_grad != "auto" else (
-            "reinforce" if self.discrete else "dynamics")
+        self.actor_grad = (
+            b.actor_grad if b.actor_grad != "auto" else ("reinforce" if self.discrete else "dynamics")
+        )
         dist = b.continuous_dist
-        self.continuous_dist = dist if dist != "auto" else ("bounded_normal" if cfg.version == "v3" else
-                                                            "tanh_normal")
+        self.continuous_dist = (
+            dist if dist != "auto" else ("bounded_normal" if cfg.version == "v3" else "tanh_normal")
+        )
 
     # ------------------------------------------------------------------ policy
     def policy(self, features: torch.Tensor) -> OneHotDist | BoundedNormal | TanhNormal:
@@ -130,7 +133,9 @@ class DreamerAgent(nn.Module):
         critic_nll = scalar_head_nll(crit_out, ret.detach(), cfg.critic_head)
         if b.slow_critic_reg > 0:
             slow_target = self.value(crit_in, slow=True).detach()
-            critic_nll = critic_nll + b.slow_critic_reg * scalar_head_nll(crit_out, slow_target, cfg.critic_head)
+            critic_nll = critic_nll + b.slow_critic_reg * scalar_head_nll(
+                crit_out, slow_target, cfg.critic_head
+            )
         critic_loss = (weight * critic_nll).mean()
         return TensorDict(
             {
@@ -159,10 +164,20 @@ class DreamerAgent(nn.Module):
         """Optimizer groups ``model``, ``actor``, ``critic`` (the slow critic is not trained)."""
         o = self.config.optim
         groups = self.world_model.optim_groups()
-        groups["actor"] = {"params": list(self.actor.parameters()), "lr": o.actor_lr, "eps": o.eps,
-                           "grad_clip": o.ac_grad_clip, "weight_decay": o.weight_decay}
-        groups["critic"] = {"params": list(self.critic.parameters()), "lr": o.critic_lr, "eps": o.eps,
-                            "grad_clip": o.ac_grad_clip, "weight_decay": o.weight_decay}
+        groups["actor"] = {
+            "params": list(self.actor.parameters()),
+            "lr": o.actor_lr,
+            "eps": o.eps,
+            "grad_clip": o.ac_grad_clip,
+            "weight_decay": o.weight_decay,
+        }
+        groups["critic"] = {
+            "params": list(self.critic.parameters()),
+            "lr": o.critic_lr,
+            "eps": o.eps,
+            "grad_clip": o.ac_grad_clip,
+            "weight_decay": o.weight_decay,
+        }
         return groups
 
     @torch.no_grad()
@@ -203,10 +218,18 @@ class DreamerAgent(nn.Module):
             prev_action = torch.zeros(n, wm.actions.dim, device=obs.device)
             rssm_state = None
         else:
-            first = torch.zeros(n, dtype=torch.bool, device=obs.device) if is_first is None else is_first.bool()
+            first = (
+                torch.zeros(n, dtype=torch.bool, device=obs.device) if is_first is None else is_first.bool()
+            )
             prev_action, rssm_state = state["action"], state.select("deter", "stoch")
-        post, _ = wm.rssm.observe(wm.embed(obs.unsqueeze(1)), prev_action.unsqueeze(1), first.unsqueeze(1),
-                                  rssm_state, sample=explore, generator=generator)
+        post, _ = wm.rssm.observe(
+            wm.embed(obs.unsqueeze(1)),
+            prev_action.unsqueeze(1),
+            first.unsqueeze(1),
+            rssm_state,
+            sample=explore,
+            generator=generator,
+        )
         new = post[:, -1].select("deter", "stoch")
         action = self._draw(self.policy(wm.rssm.features(new)), explore, generator)
         new.set("action", action)
@@ -249,8 +272,9 @@ class DreamerPolicy:
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         """Actions for a batch of real observations ``(N, *obs_shape)``."""
         obs = torch.as_tensor(np.asarray(observation))
-        action, self.state = self.agent.act(obs, self.state, self.explore, is_first=self._first,
-                                            generator=self.generator)
+        action, self.state = self.agent.act(
+            obs, self.state, self.explore, is_first=self._first, generator=self.generator
+        )
         self._first = None
         out = action.cpu().numpy()
         return out.astype(np.int64) if self.agent.discrete else out.astype(np.float32)

@@ -33,7 +33,9 @@ class RSSMConfig:
     stoch: int = 32
     """Number of latent variables (Gaussian dims in V1)."""
     classes: int = 32
-    """Classes per categorical latent (V2/V3; ignored by V1, which is Gaussian)."""
+    """Classes per categorical latent (ignored by Gaussian latents)."""
+    discrete: bool | None = None
+    """Categorical latents (default: True for V2/V3) or diagonal Gaussian ones (V1, PlaNet)."""
     hidden: int = 512
     """Width of the RSSM's input/prior/posterior layers."""
     unimix: float | None = None
@@ -122,31 +124,77 @@ class BehaviorConfig:
         _check(self.horizon >= 1, "behavior.horizon", self.horizon, "an int >= 1")
         _check(self.gamma is None or 0 < self.gamma <= 1, "behavior.gamma", self.gamma, "a float in (0, 1]")
         _check(0 <= self.lam <= 1, "behavior.lam", self.lam, "a float in [0, 1]")
-        _check(0 < self.slow_critic_fraction <= 1, "behavior.slow_critic_fraction",
-               self.slow_critic_fraction, "a float in (0, 1]")
+        _check(
+            0 < self.slow_critic_fraction <= 1,
+            "behavior.slow_critic_fraction",
+            self.slow_critic_fraction,
+            "a float in (0, 1]",
+        )
 
 
 #: Defaults that ``version`` fills into fields left at ``None``.
 VERSION_DEFAULTS: dict[str, dict[str, Any]] = {
     "v3": {
-        "symlog_inputs": True, "reward_head": "twohot", "critic_head": "twohot", "norm": True, "act": "silu",
-        "rssm.unimix": 0.01, "kl.dyn_scale": 0.5, "kl.rep_scale": 0.1, "kl.free_bits": 1.0, "kl.balanced": True,
-        "optim.model_lr": 1e-4, "optim.actor_lr": 3e-5, "optim.critic_lr": 3e-5, "optim.eps": 1e-8,
-        "optim.model_grad_clip": 1000.0, "behavior.gamma": 0.997, "behavior.entropy": 3e-4,
+        "symlog_inputs": True,
+        "reward_head": "twohot",
+        "critic_head": "twohot",
+        "norm": True,
+        "act": "silu",
+        "rssm.unimix": 0.01,
+        "rssm.discrete": True,
+        "kl.dyn_scale": 0.5,
+        "kl.rep_scale": 0.1,
+        "kl.free_bits": 1.0,
+        "kl.balanced": True,
+        "optim.model_lr": 1e-4,
+        "optim.actor_lr": 3e-5,
+        "optim.critic_lr": 3e-5,
+        "optim.eps": 1e-8,
+        "optim.model_grad_clip": 1000.0,
+        "behavior.gamma": 0.997,
+        "behavior.entropy": 3e-4,
         "behavior.return_norm": True,
     },
     "v2": {
-        "symlog_inputs": False, "reward_head": "mse", "critic_head": "mse", "norm": True, "act": "elu",
-        "rssm.unimix": 0.0, "kl.dyn_scale": 0.8, "kl.rep_scale": 0.2, "kl.free_bits": 1.0, "kl.balanced": True,
-        "optim.model_lr": 2e-4, "optim.actor_lr": 8e-5, "optim.critic_lr": 8e-5, "optim.eps": 1e-5,
-        "optim.model_grad_clip": 100.0, "behavior.gamma": 0.99, "behavior.entropy": 1e-4,
+        "symlog_inputs": False,
+        "reward_head": "mse",
+        "critic_head": "mse",
+        "norm": True,
+        "act": "elu",
+        "rssm.unimix": 0.0,
+        "rssm.discrete": True,
+        "kl.dyn_scale": 0.8,
+        "kl.rep_scale": 0.2,
+        "kl.free_bits": 1.0,
+        "kl.balanced": True,
+        "optim.model_lr": 2e-4,
+        "optim.actor_lr": 8e-5,
+        "optim.critic_lr": 8e-5,
+        "optim.eps": 1e-5,
+        "optim.model_grad_clip": 100.0,
+        "behavior.gamma": 0.99,
+        "behavior.entropy": 1e-4,
         "behavior.return_norm": False,
     },
     "v1": {
-        "symlog_inputs": False, "reward_head": "mse", "critic_head": "mse", "norm": False, "act": "elu",
-        "rssm.unimix": 0.0, "kl.dyn_scale": 1.0, "kl.rep_scale": 0.0, "kl.free_bits": 3.0, "kl.balanced": False,
-        "optim.model_lr": 6e-4, "optim.actor_lr": 8e-5, "optim.critic_lr": 8e-5, "optim.eps": 1e-5,
-        "optim.model_grad_clip": 100.0, "behavior.gamma": 0.99, "behavior.entropy": 0.0,
+        "symlog_inputs": False,
+        "reward_head": "mse",
+        "critic_head": "mse",
+        "norm": False,
+        "act": "elu",
+        "rssm.unimix": 0.0,
+        "rssm.discrete": False,
+        "kl.dyn_scale": 1.0,
+        "kl.rep_scale": 0.0,
+        "kl.free_bits": 3.0,
+        "kl.balanced": False,
+        "optim.model_lr": 6e-4,
+        "optim.actor_lr": 8e-5,
+        "optim.critic_lr": 8e-5,
+        "optim.eps": 1e-5,
+        "optim.model_grad_clip": 100.0,
+        "behavior.gamma": 0.99,
+        "behavior.entropy": 0.0,
         "behavior.return_norm": False,
     },
 }
@@ -197,14 +245,20 @@ class DreamerConfig:
     """Actor-critic in imagination."""
 
     def __post_init__(self) -> None:
-        _check(self.version in VERSION_DEFAULTS, "version", self.version, f"one of {sorted(VERSION_DEFAULTS)}")
+        _check(
+            self.version in VERSION_DEFAULTS, "version", self.version, f"one of {sorted(VERSION_DEFAULTS)}"
+        )
         for name in ("mlp_units", "mlp_layers", "cnn_depth"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "an int >= 1")
         _check(self.bins >= 3, "bins", self.bins, "an int >= 3")
         for name in ("obs_scale", "reward_scale", "cont_scale", "terminal_weight"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "a float >= 0")
-        for name, cls in (("rssm", RSSMConfig), ("kl", KLConfig), ("optim", OptimConfig),
-                          ("behavior", BehaviorConfig)):
+        for name, cls in (
+            ("rssm", RSSMConfig),
+            ("kl", KLConfig),
+            ("optim", OptimConfig),
+            ("behavior", BehaviorConfig),
+        ):
             _check(isinstance(getattr(self, name), cls), name, getattr(self, name), f"a {cls.__name__}")
 
     def resolved(self) -> DreamerConfig:
@@ -228,7 +282,9 @@ class DreamerConfig:
         """For tests and CPU: deter 128, 8x8 latents, MLPs 2x128, fast learning rates."""
         return cls(
             rssm=RSSMConfig(deter=128, stoch=8, classes=8, hidden=128),
-            mlp_units=128, mlp_layers=2, cnn_depth=8,
+            mlp_units=128,
+            mlp_layers=2,
+            cnn_depth=8,
             optim=OptimConfig(model_lr=1e-3, actor_lr=3e-4, critic_lr=3e-4, eps=1e-6),
         )
 
@@ -237,24 +293,38 @@ class DreamerConfig:
         """Small CPU/GPU model: deter 256, 16x16 latents, MLPs 2x256."""
         return cls(
             rssm=RSSMConfig(deter=256, stoch=16, classes=16, hidden=256),
-            mlp_units=256, mlp_layers=2, cnn_depth=16,
+            mlp_units=256,
+            mlp_layers=2,
+            cnn_depth=16,
             optim=OptimConfig(model_lr=3e-4, actor_lr=1e-4, critic_lr=1e-4),
         )
 
     @classmethod
     def medium(cls) -> DreamerConfig:
         """DreamerV3 M: deter 1024, 32x32 latents, MLPs 3x640, CNN depth 48."""
-        return cls(rssm=RSSMConfig(deter=1024, stoch=32, classes=32, hidden=640),
-                   mlp_units=640, mlp_layers=3, cnn_depth=48)
+        return cls(
+            rssm=RSSMConfig(deter=1024, stoch=32, classes=32, hidden=640),
+            mlp_units=640,
+            mlp_layers=3,
+            cnn_depth=48,
+        )
 
     @classmethod
     def large(cls) -> DreamerConfig:
         """DreamerV3 L: deter 2048, 32x32 latents, MLPs 4x768, CNN depth 64."""
-        return cls(rssm=RSSMConfig(deter=2048, stoch=32, classes=32, hidden=768),
-                   mlp_units=768, mlp_layers=4, cnn_depth=64)
+        return cls(
+            rssm=RSSMConfig(deter=2048, stoch=32, classes=32, hidden=768),
+            mlp_units=768,
+            mlp_layers=4,
+            cnn_depth=64,
+        )
 
     @classmethod
     def xlarge(cls) -> DreamerConfig:
         """DreamerV3 XL: deter 4096, 32x32 latents, MLPs 5x1024, CNN depth 96."""
-        return cls(rssm=RSSMConfig(deter=4096, stoch=32, classes=32, hidden=1024),
-                   mlp_units=1024, mlp_layers=5, cnn_depth=96)
+        return cls(
+            rssm=RSSMConfig(deter=4096, stoch=32, classes=32, hidden=1024),
+            mlp_units=1024,
+            mlp_layers=5,
+            cnn_depth=96,
+        )

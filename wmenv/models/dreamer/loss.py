@@ -34,7 +34,9 @@ def scalar_head_nll(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch
     return 0.5 * (out.squeeze(-1) - target) ** 2
 
 
-def continue_nll(logits: torch.Tensor, terminated: torch.Tensor, terminal_weight: float = 1.0) -> torch.Tensor:
+def continue_nll(
+    logits: torch.Tensor, terminated: torch.Tensor, terminal_weight: float = 1.0
+) -> torch.Tensor:
     """Per-element continue-head loss ``(...)`` with ``target = 1 - terminated``.
 
     Args:

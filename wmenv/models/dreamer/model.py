@@ -108,9 +108,16 @@ class DreamerWorldModel(nn.Module):
         self.obs_norm = RunningNorm(obs_dim) if self.obs_kind == "vector" and cfg.obs_norm else None
         r = cfg.rssm
         self.rssm = RSSM(
-            self.actions.dim, embed_dim, deter=r.deter, stoch=r.stoch,
-            classes=0 if cfg.version == "v1" else r.classes, hidden=r.hidden, unimix=r.unimix,
-            min_std=r.min_std, learned_initial=cfg.version == "v3", **kw,
+            self.actions.dim,
+            embed_dim,
+            deter=r.deter,
+            stoch=r.stoch,
+            classes=r.classes if r.discrete else 0,
+            hidden=r.hidden,
+            unimix=r.unimix,
+            min_std=r.min_std,
+            learned_initial=cfg.version == "v3",
+            **kw,
         )
         feat = self.rssm.feature_dim
         if self.obs_kind == "image":
@@ -118,8 +125,9 @@ class DreamerWorldModel(nn.Module):
         else:
             self.decoder = MLP(feat, obs_dim, cfg.mlp_units, cfg.mlp_layers, **kw)
         twohot = cfg.reward_head == "twohot"
-        self.reward_head = MLP(feat, cfg.bins if twohot else 1, cfg.mlp_units, cfg.mlp_layers,
-                               out_init_zero=twohot, **kw)
+        self.reward_head = MLP(
+            feat, cfg.bins if twohot else 1, cfg.mlp_units, cfg.mlp_layers, out_init_zero=twohot, **kw
+        )
         self.cont_head = MLP(feat, 1, cfg.mlp_units, cfg.mlp_layers, **kw)
 
     # ------------------------------------------------------------------ pieces
@@ -157,8 +165,14 @@ class DreamerWorldModel(nn.Module):
         """Predicted probability ``(...)`` that the episode continues."""
         return torch.sigmoid(self.cont_head(features).squeeze(-1))
 
-    def observe(self, batch: TensorDictBase, state: TensorDictBase | None = None, *, sample: bool = True,
-                generator: torch.Generator | None = None) -> tuple[TensorDictBase, TensorDictBase]:
+    def observe(
+        self,
+        batch: TensorDictBase,
+        state: TensorDictBase | None = None,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[TensorDictBase, TensorDictBase]:
         """Posterior and prior ``[B, T]`` over a batch with ``observation``, ``action``, ``is_first``."""
         embed = self.embed(batch["observation"])
         action = self.actions.encode(batch["action"])
@@ -188,8 +202,13 @@ class DreamerWorldModel(nn.Module):
         term = batch["terminated"].bool()
         cont_loss = continue_nll(cont_logit, term, cfg.terminal_weight).mean()
         kl, kl_metrics = kl_loss(
-            self.rssm, post, prior, dyn_scale=cfg.kl.dyn_scale, rep_scale=cfg.kl.rep_scale,
-            free_bits=cfg.kl.free_bits, balanced=cfg.kl.balanced,
+            self.rssm,
+            post,
+            prior,
+            dyn_scale=cfg.kl.dyn_scale,
+            rep_scale=cfg.kl.rep_scale,
+            free_bits=cfg.kl.free_bits,
+            balanced=cfg.kl.balanced,
         )
         with torch.no_grad():
             rew_err = (scalar_head_mean(rew_out, cfg.reward_head) - batch["reward"]).abs()
@@ -223,8 +242,13 @@ class DreamerWorldModel(nn.Module):
         """One optimizer group ``"model"`` with params, lr, eps, grad_clip, weight_decay."""
         o = self.config.optim
         return {
-            "model": {"params": [p for p in self.parameters() if p.requires_grad], "lr": o.model_lr,
-                      "eps": o.eps, "grad_clip": o.model_grad_clip, "weight_decay": o.weight_decay},
+            "model": {
+                "params": [p for p in self.parameters() if p.requires_grad],
+                "lr": o.model_lr,
+                "eps": o.eps,
+                "grad_clip": o.model_grad_clip,
+                "weight_decay": o.weight_decay,
+            },
         }
 
 
@@ -250,8 +274,10 @@ def open_loop_error(
     """
     wm: DreamerWorldModel = getattr(model, "world_model", model)
     if batch.shape[1] < context + horizon:
-        raise ValueError(f"batch has T={batch.shape[1]} steps; open_loop_error needs >= context + horizon "
-                         f"= {context + horizon}")
+        raise ValueError(
+            f"batch has T={batch.shape[1]} steps; open_loop_error needs >= context + horizon "
+            f"= {context + horizon}"
+        )
     post, _ = wm.observe(batch[:, :context], sample=sample)
     state = post[:, -1].select("deter", "stoch")
     valid = torch.ones(batch.shape[0], dtype=torch.bool, device=post.device)
