@@ -321,10 +321,11 @@ class ReturnLog:
         col = {k: np.array([r[k] for r in self.rows], dtype=float) for k in self.FIELDS}
         fig = Figure(figsize=(6, 3.5), layout="tight")
         ax = fig.add_subplot()
-        ax.plot(col["step"], col["imagined_return"], "o--", label="imagined (world model)")
-        ax.plot(col["step"], col["real_return"], "o-", label="real env")
+        cut = f", cut at {self.settings['horizon']} steps" if self.settings.get("horizon") else ""
+        ax.plot(col["step"], col["imagined_return"], "o--", label=f"imagined (world model{cut})")
+        ax.plot(col["step"], col["real_return"], "o-", color="C1", label="real env (± std)")
         lo, hi = col["real_return"] - col["real_return_std"], col["real_return"] + col["real_return_std"]
-        ax.fill_between(col["step"], lo, hi, alpha=0.2)
+        ax.fill_between(col["step"], lo, hi, color="C1", alpha=0.2)
         ax.set(xlabel="imagined env steps", ylabel="episode return", title=self.recipe)
         ax.legend()
         fig.savefig(path, dpi=100)

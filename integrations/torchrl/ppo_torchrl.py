@@ -103,22 +103,21 @@ def make_modules(env: EnvBase, hidden: int = 64) -> tuple[ProbabilisticActor, Va
     return actor, ValueOperator(value, in_keys=["observation"])
 
 
+def real_env(imagination: Imagination) -> GymWrapper:
+    """The real Gymnasium env (checked, latent-filtered if need be) as a TorchRL env, integer actions."""
+    return GymWrapper(imagination.real_env(), categorical_action_encoding=True, device="cpu")
+
+
 @torch.no_grad()
-def real_returns(
-    imagination: Imagination, actor: ProbabilisticActor, episodes: int, seed: int
-) -> list[float]:
-    """Greedy episodes in the real env through TorchRL's ``GymWrapper`` (same seeds every call)."""
-    real = GymWrapper(imagination.real_env(), categorical_action_encoding=True, device="cpu")
+def real_returns(real: GymWrapper, actor: ProbabilisticActor, episodes: int, seed: int) -> torch.Tensor:
+    """Returns of greedy episodes in the real env (the same reset seeds at every call)."""
     real.set_seed(seed)
     returns = []
-    try:
-        with set_exploration_type(ExplorationType.DETERMINISTIC):
-            for _ in range(episodes):
-                episode = real.rollout(100_000, policy=actor, break_when_any_done=True)
-                returns.append(float(episode["next", "reward"].sum()))
-    finally:
-        real.close()
-    return returns
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        for _ in range(episodes):
+            episode = real.rollout(100_000, policy=actor, break_when_any_done=True)
+            returns.append(float(episode["next", "reward"].sum()))
+    return torch.tensor(returns)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -160,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         source=imagination.checkpoint,
     )
     actor, critic = make_modules(env)
+    real = real_env(imagination)  # built first: a real env that does not fit fails before training
     if args.workers > 0:
         make_env = functools.partial(
             imagined_env,
@@ -216,11 +216,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     optim.step()
             collector.update_policy_weights_()
             if frames >= next_eval or frames >= args.total_steps:
-                returns = torch.tensor(real_returns(imagination, actor, args.eval_episodes, seed=10_000))
+                returns = real_returns(real, actor, args.eval_episodes, seed=10_000)
                 log.add(frames, imagined, float(returns.mean()), float(returns.std(correction=0)))
                 next_eval = (frames // args.eval_every + 1) * args.eval_every
     finally:
         collector.shutdown()
+        real.close()
     torch.save(actor.state_dict(), Path(args.out) / "policy.pt")
     return log.write(policy=str(Path(args.out) / "policy.pt"), collector=type(collector).__name__)
 
