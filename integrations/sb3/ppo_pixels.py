@@ -3,7 +3,9 @@
 The world model imagines 64x64 RGB frames (its decoder in ``observation_mode="decoded"``), so the
 policy trained in imagination reads the real env's rendered frames unchanged: no filter needed.
 Without ``--checkpoint`` a tiny pixel world model of dm_control's ``cartpole-swingup`` is trained
-first (a few minutes on a CPU; a real run wants a much larger budget and a GPU).
+first (about a minute on a CPU). That model has not learned the reward yet, so at the default budget
+the imagined return stays flat and the real return is noise: the run checks the pixel plumbing end
+to end. Learning something needs a pixel model trained for thousands of updates (a GPU run).
 
 Usage::
 
