@@ -5,7 +5,15 @@ import pytest
 from tests.models.ha.conftest import DISCRETE, IMAGE, VECTOR, micro
 from wmenv.config import apply_overrides, config_from_dict, config_to_dict
 from wmenv.core.errors import ConfigError, UnsupportedSpaceError
-from wmenv.models.ha import CMAConfig, MDNRNNConfig, VAEConfig, WorldModelsAgent, WorldModelsConfig
+from wmenv.models.ha import (
+    CMAConfig,
+    ControllerConfig,
+    MDNRNNConfig,
+    ScheduleConfig,
+    VAEConfig,
+    WorldModelsAgent,
+    WorldModelsConfig,
+)
 from wmenv.registry import create_config, get_model_spec
 
 
@@ -23,7 +31,7 @@ def test_presets_and_paper_sizes() -> None:
 def test_every_field_has_a_docstring() -> None:
     import inspect
 
-    for cls in (WorldModelsConfig, VAEConfig, MDNRNNConfig, CMAConfig):
+    for cls in (WorldModelsConfig, VAEConfig, MDNRNNConfig, CMAConfig, ControllerConfig, ScheduleConfig):
         src = inspect.getsource(cls)
         for f in dataclasses.fields(cls):
             after = src.split(f"    {f.name}:", 1)[1].split("\n", 2)[1]
@@ -57,6 +65,9 @@ def test_cma_population_too_small(popsize: int) -> None:
         ({"cma.sigma0": 0}, r"cma.sigma0: expected a float > 0"),
         ({"cma.where": "moon"}, r"expected one of \['dream', 'real'\]"),
         ({"schedule.rnn_seq_len": 1}, r"one transition needs two rows"),
+        ({"schedule.iterations": -1}, r"schedule.iterations: expected an int >= 0"),
+        ({"schedule.explore_epsilon": 1.5}, r"schedule.explore_epsilon: expected a float in \[0, 1\]"),
+        ({"cma.init": "random"}, r"expected one of \['current', 'zeros'\]"),
         ({"nope": 1}, r"unknown config key 'nope'"),
     ],
 )

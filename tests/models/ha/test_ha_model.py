@@ -85,7 +85,7 @@ def test_mdnrnn_golden_values() -> None:
         assert float(out[k].detach()) == pytest.approx(v, abs=2e-5), k
     with torch.no_grad():
         _, (h, c) = m.rollout(z[:, :-1], action[:, 1:])
-        mix = m.next_latent(h)
+        mix = m.next_latent(h, z[:, -1])
         sample = mix.sample(torch.Generator().manual_seed(0), 1.0)
     torch.testing.assert_close(h, torch.tensor([[0.082944, 0.225476, 0.239616, -0.003728],
                                                 [0.034293, 0.074656, 0.209947, 0.099914]]), atol=2e-5, rtol=0)
@@ -148,3 +148,13 @@ def test_controller_stage_has_no_gradient_loss() -> None:
     agent.set_stage("controller")
     with pytest.raises(ConfigError, match="trained by CMA-ES"):
         agent.loss(make_batch(VECTOR, DISCRETE))
+
+
+def test_predict_delta_offsets_the_mixture_by_z() -> None:
+    m = MDNRNN(3, DISCRETE, MDNRNNConfig(hidden=4, n_mixtures=2, head_units=4, predict_delta=True))
+    set_fixed_weights(m)
+    h, z = torch.randn(5, 4), torch.randn(5, 3)
+    plain = m.mdn(h)
+    mix = m.next_latent(h, z)
+    torch.testing.assert_close(mix.mean, plain.mean + z[..., None])
+    torch.testing.assert_close(mix.expected(), plain.expected() + z)

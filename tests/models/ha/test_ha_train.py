@@ -84,12 +84,32 @@ def test_tiny_run_stage_by_stage_with_resume_and_benchmark(tmp_path) -> None:
         bench.load_checkpoint(run)
     with pytest.raises(ConfigError, match="cannot change \\['z_dim'\\]"):
         run_stages("mdnrnn", run, overrides={"z_dim": 3}, **kw)
-    out = run_stages("all", run, overrides={"cma.popsize": 3}, **kw)
+    out = run_stages("all", run, overrides={"cma.popsize": 3, "schedule.iterations": 1,
+                                            "schedule.iteration_steps": 30, "schedule.iteration_vae_steps": 2,
+                                            "schedule.iteration_rnn_steps": 3}, **kw)
     assert out["trained_stages"] == ["vae", "mdnrnn", "controller"]
-    assert len(out["controller"]["eval_returns"]) == 2
+    assert len(out["controller"]["eval_returns"]) == 2 and set(out["rounds"]) == {"0", "1"}
     meta = load_checkpoint(run / "checkpoint.pt")
-    assert meta["step"] == 10 and meta["config"]["cma"]["popsize"] == 3
+    assert meta["step"] == 15 and meta["config"]["cma"]["popsize"] == 3
+    assert meta["extra"]["user_state"]["done"] == ["vae@0", "mdnrnn@0", "controller@0", "collect@1", "vae@1",
+                                                   "mdnrnn@1", "controller@1"]
+    assert meta["extra"]["user_state"]["env_steps"] >= 230
     bench.load_checkpoint(run / "checkpoint.pt")
     result = bench.evaluate(2, seed=0)
     assert len(result["episode_returns"]) == 2 and all(n >= 1 for n in result["episode_lengths"])
     assert result == bench.evaluate(2, seed=0)  # deterministic given the seed
+
+
+def test_exploring_policy_feeds_the_taken_action_to_the_lstm() -> None:
+    agent = WorldModelsAgent(micro(), VECTOR, DISCRETE).eval()
+    obs = torch.randn(64, 4)
+    greedy = agent.policy()(obs.numpy())
+    explore = agent.policy(epsilon=1.0, seed=3)
+    random_actions = explore(obs.numpy())
+    assert (greedy == 0).all() and 10 < random_actions.sum() < 54  # zero controller: argmax picks 0
+    assert (agent.policy(epsilon=1.0, seed=3)(obs.numpy()) == random_actions).all()
+    z, _ = agent.vae.encode(obs)
+    h, _ = agent.mdnrnn.step(z, torch.as_tensor(random_actions), *agent.mdnrnn.initial(64))
+    torch.testing.assert_close(explore.h, h)
+    with pytest.raises(ConfigError, match="epsilon must be in"):
+        agent.policy(epsilon=2.0)

@@ -119,7 +119,7 @@ class WorldModelsImagination:
         mdn = self.agent.mdnrnn
         b = state.batch_size[0]
         h, c = mdn.step(state["z"], action.to(self.device), state["h"], state["c"])
-        z = mdn.next_latent(h).sample(generator, self.temperature)
+        z = mdn.next_latent(h, state["z"]).sample(generator, self.temperature)
         reward, done_logit = mdn.heads(z, h)
         done_prob = torch.sigmoid(done_logit)
         return TensorDict(

@@ -137,9 +137,9 @@ class WorldModelsAgent(nn.Module):
             self.vae.fit_normalizer(observations)
 
     # ------------------------------------------------------------------ acting
-    def policy(self) -> WorldModelsPolicy:
+    def policy(self, epsilon: float = 0.0, seed: int = 0) -> WorldModelsPolicy:
         """A batched real-env policy (the Collector's ``policy(obs) -> actions`` with ``reset(mask)``)."""
-        return WorldModelsPolicy(self)
+        return WorldModelsPolicy(self, epsilon=epsilon, seed=seed)
 
 
 class WorldModelsPolicy:
@@ -151,11 +151,20 @@ class WorldModelsPolicy:
         params: optional ``(P, num_params)`` controller parameters; the batch of observations is
             then ``P * E`` long, member ``i`` acting with ``params[i // E]``. ``None``: the agent's
             own controller for every member.
+        epsilon: probability of replacing an action by a uniformly random one (exploration while
+            collecting data); the LSTM sees the action actually taken.
+        seed: seed of the exploration generator.
     """
 
-    def __init__(self, agent: WorldModelsAgent, params: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, agent: WorldModelsAgent, params: torch.Tensor | None = None, *, epsilon: float = 0.0, seed: int = 0
+    ) -> None:
+        if not 0 <= epsilon <= 1:
+            raise ConfigError(f"epsilon must be in [0, 1], got {epsilon!r}")
         self.agent = agent
         self.params = params
+        self.epsilon = float(epsilon)
+        self.generator = torch.Generator().manual_seed(int(seed))
         self.device = next(agent.parameters()).device
         self.h: torch.Tensor | None = None
         self.c: torch.Tensor | None = None
@@ -191,5 +200,19 @@ class WorldModelsPolicy:
                 raise ValueError(f"{n} observations cannot be split among {p} candidates")
             flat = agent.controller.population_act(self.params.to(z.device), latent.reshape(p, n // p, -1))
             action = flat.reshape(n, *flat.shape[2:])
+        if self.epsilon > 0:
+            action = self._explore(action)
         self.h, self.c = agent.mdnrnn.step(z, action, self.h, self.c)
         return action
+
+    def _explore(self, action: torch.Tensor) -> torch.Tensor:
+        codec = self.agent.controller.actions
+        n = action.shape[0]
+        flip = torch.rand(n, generator=self.generator) < self.epsilon
+        if codec.discrete:
+            rand = torch.randint(codec.dim, (n,), generator=self.generator)
+        else:
+            u = torch.rand(n, codec.dim, generator=self.generator).to(action.device)
+            rand = torch.where(codec.bounded, codec.low + u * (codec.high - codec.low), action)
+        flip = flip.to(action.device).reshape(n, *([1] * (action.dim() - 1)))
+        return torch.where(flip, rand.to(action.device, action.dtype), action)

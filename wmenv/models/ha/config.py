@@ -89,6 +89,8 @@ class MDNRNNConfig:
     """Weight of the termination cross-entropy."""
     done_pos_weight: float = 1.0
     """Extra weight of terminal steps in the termination loss (they are rare)."""
+    predict_delta: bool = False
+    """Mixture over ``z_{t+1} - z_t`` added to ``z_t`` (a residual; the paper predicts ``z_{t+1}`` itself)."""
     sample_z_targets: bool = True
     """Train on ``z`` sampled from the VAE posterior (the paper's augmentation) instead of its mean."""
     lr: float = 1e-3
@@ -144,6 +146,8 @@ class CMAConfig:
     """Real episodes of that periodic evaluation."""
     seed: int = 0
     """Seed of CMA-ES's sampling and of the dream's generator."""
+    init: Literal["current", "zeros"] = "current"
+    """Start the search from the current controller (continues earlier rounds) or from all zeros."""
 
     def __post_init__(self) -> None:
         p = self.popsize
@@ -155,6 +159,7 @@ class CMAConfig:
         _check(self.sigma0 > 0, "cma.sigma0", self.sigma0, "a float > 0")
         _positive_ints(self, "cma", ("generations", "episodes_per_candidate", "dream_horizon", "eval_episodes"))
         _check(self.where in ("dream", "real"), "cma.where", self.where, "'dream' or 'real'")
+        _check(self.init in ("current", "zeros"), "cma.init", self.init, "'current' or 'zeros'")
         _check(self.dream_start in ("first", "any"), "cma.dream_start", self.dream_start, "'first' or 'any'")
         _check(self.real_max_steps is None or self.real_max_steps >= 1, "cma.real_max_steps",
                self.real_max_steps, "an int >= 1 or None")
@@ -182,10 +187,24 @@ class ScheduleConfig:
     """Sequences per MDN-RNN batch."""
     rnn_seq_len: int = 16
     """Rows per MDN-RNN sequence (only episodes at least this long are sampled)."""
+    iterations: int = 0
+    """Extra rounds of the paper's iterative procedure: collect with C, retrain V and M, re-search C."""
+    iteration_steps: int = 5000
+    """Real env steps collected with the current controller in each extra round."""
+    iteration_vae_steps: int = 1000
+    """VAE updates in each extra round (continuing from the previous weights)."""
+    iteration_rnn_steps: int = 1000
+    """MDN-RNN updates in each extra round."""
+    explore_epsilon: float = 0.1
+    """Probability of a uniformly random action while collecting with the controller."""
 
     def __post_init__(self) -> None:
         _positive_ints(self, "schedule", ("random_steps", "num_envs", "vae_steps", "vae_batch_size", "vae_seq_len",
-                                          "rnn_steps", "rnn_batch_size"))
+                                          "rnn_steps", "rnn_batch_size", "iteration_steps", "iteration_vae_steps",
+                                          "iteration_rnn_steps"))
+        _check(isinstance(self.iterations, int) and self.iterations >= 0, "schedule.iterations", self.iterations,
+               "an int >= 0")
+        _check(0 <= self.explore_epsilon <= 1, "schedule.explore_epsilon", self.explore_epsilon, "a float in [0, 1]")
         _check(isinstance(self.rnn_seq_len, int) and self.rnn_seq_len >= 2, "schedule.rnn_seq_len",
                self.rnn_seq_len, "an int >= 2 (one transition needs two rows)")
 

@@ -167,6 +167,8 @@ def train_controller(
         raise ValueError("cma.where='real' and cma.eval_every > 0 need env_fn (a real env factory)")
     agent.eval()
     x0 = agent.controller.get_flat().double().numpy()
+    if config.init == "zeros":
+        x0 = np.zeros_like(x0)
     es = cma.CMAEvolutionStrategy(x0, config.sigma0, {"popsize": config.popsize, "seed": config.seed + 1,
                                                       "verbose": -9})
     history: list[dict[str, float]] = []

@@ -274,9 +274,13 @@ class MDNRNN(nn.Module):
         hs, (h, c) = self.rollout(z.unsqueeze(1), action.unsqueeze(1), (h, c))
         return h, c
 
-    def next_latent(self, h: torch.Tensor) -> GaussianMixture:
-        """Mixture over ``z_{t+1}`` ``(..., Z)`` from ``h_{t+1}`` ``(..., H)``."""
-        return self.mdn(h)
+    def next_latent(self, h: torch.Tensor, z: torch.Tensor) -> GaussianMixture:
+        """Mixture over ``z_{t+1}`` ``(..., Z)`` from ``h_{t+1}`` ``(..., H)`` (and ``z_t`` ``(..., Z)``, the
+        offset of every component mean when ``config.predict_delta``)."""
+        mix = self.mdn(h)
+        if self.config.predict_delta:
+            mix = GaussianMixture(mix.logits, mix.mean + z.unsqueeze(-1), mix.log_std)
+        return mix
 
     def heads(self, z_next: torch.Tensor, h_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reward ``(...)`` and termination logit ``(...)`` of arriving at ``z_{t+1}`` with ``h_{t+1}``."""
@@ -297,7 +301,7 @@ class MDNRNN(nn.Module):
         z = batch["z"].float()
         hs, _ = self.rollout(z[:, :-1], tr["action"])
         target = z[:, 1:]
-        mixture = self.next_latent(hs)
+        mixture = self.next_latent(hs, z[:, :-1])
         valid = tr["valid"]
         nll = masked_mean(-mixture.log_prob(target).mean(-1), valid)
         reward, done_logit = self.heads(target, hs)

@@ -64,7 +64,8 @@ def _fresh(env_id: str, env_kwargs: dict[str, Any], config: WorldModelsConfig, r
     probe.close()
     agent = WorldModelsAgent(config, obs_space, act_space)
     s = config.schedule
-    replay = make_replay(int(s.random_steps * 1.5) + 1000, run_dir / REPLAY_SCRATCH, seed=seed)
+    rows = 1.5 * (s.random_steps + s.iterations * s.iteration_steps)  # an episode of n steps has n + 1 rows
+    replay = make_replay(int(rows) + 1000, run_dir / REPLAY_SCRATCH, seed=seed)
     venv = gym.vector.SyncVectorEnv([env_fn] * s.num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
     out = collect(venv, s.random_steps, seed=seed, replay=replay, progress=progress)
     stats = out[1] if isinstance(out, tuple) else out  # (replay, stats), or stats with .replay
@@ -87,13 +88,16 @@ def _resume_overrides(overrides: dict[str, str]) -> None:
         )
 
 
-def _gradient_stage(trainer: Trainer, stage: str, device: str, progress: bool, tensorboard: bool) -> Trainer:
+def _gradient_stage(trainer: Trainer, stage: str, rnd: int, device: str, progress: bool,
+                    tensorboard: bool) -> Trainer:
+    """Train ``stage`` of round ``rnd`` (continuing its updates after a resume); returns the Trainer used."""
     agent: WorldModelsAgent = trainer.model
     cfg: WorldModelsConfig = trainer.model_config
     starts = trainer.user_state.setdefault("stage_start", {})
-    if agent.stage != stage or stage not in starts:  # a new stage: new optimizer, step counter runs on
+    key = f"{stage}@{rnd}"
+    if agent.stage != stage or key not in starts:  # a new stage: new optimizer, step counter runs on
         agent.set_stage(stage)
-        if stage == "vae" and agent.obs_kind == "vector":
+        if stage == "vae" and "vae" not in agent.trained_stages and agent.obs_kind == "vector":
             agent.fit_normalizer(replay_as_tensordict(trainer.replay)["observation"])
         new = Trainer(agent, trainer.replay, _trainer_config(cfg, stage, trainer.config.seed, device, progress,
                                                              tensorboard),
@@ -103,17 +107,40 @@ def _gradient_stage(trainer: Trainer, stage: str, device: str, progress: bool, t
         new._resume_step = trainer.step
         trainer.close()
         trainer = new
-        starts[stage] = trainer.step
-    total = cfg.schedule.vae_steps if stage == "vae" else cfg.schedule.rnn_steps
-    remaining = total - (trainer.step - starts[stage])
+        starts[key] = trainer.step
+    s = cfg.schedule
+    if rnd == 0:
+        total = s.vae_steps if stage == "vae" else s.rnn_steps
+    else:
+        total = s.iteration_vae_steps if stage == "vae" else s.iteration_rnn_steps
+    remaining = total - (trainer.step - starts[key])
     t0 = time.perf_counter()
     if remaining > 0:
         logged = trainer.train(remaining)
         last = {k: round(v, 4) for k, v in (logged[-1] if logged else {}).items() if not k.startswith("lr/")}
-        print(f"[{stage}] {remaining} updates in {time.perf_counter() - t0:.1f}s; last metrics {last}", flush=True)
+        print(f"[{key}] {remaining} updates in {time.perf_counter() - t0:.1f}s; last metrics {last}", flush=True)
     agent.mark_trained(stage)
+    trainer.user_state.setdefault("done", []).append(key)
     trainer.save()
     return trainer
+
+
+def _collect_with_controller(trainer: Trainer, rnd: int, progress: bool) -> None:
+    """Round ``rnd`` of the iterative procedure: real rollouts of the current controller (+ exploration)."""
+    agent: WorldModelsAgent = trainer.model
+    us, s = trainer.user_state, trainer.model_config.schedule
+    env_fn = env_factory(us["env_id"], us["env_kwargs"])
+    agent.eval()
+    venv = gym.vector.SyncVectorEnv([env_fn] * s.num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    seed = int(us["seed"]) + 7919 * rnd
+    out = collect(venv, s.iteration_steps, policy=agent.policy(s.explore_epsilon, seed), seed=seed,
+                  replay=trainer.replay, progress=progress)
+    stats = out[1] if isinstance(out, tuple) else out
+    us["env_steps"] = int(us.get("env_steps", 0)) + stats.steps
+    us.setdefault("done", []).append(f"collect@{rnd}")
+    print(f"[collect@{rnd}] {stats.steps} steps with the controller (epsilon {s.explore_epsilon}), "
+          f"{stats.episodes} episodes, mean return {stats.mean_return:.1f}", flush=True)
+    trainer.save()
 
 
 def _start_states(trainer: Trainer, cfg: WorldModelsConfig) -> TensorDictStartStates:
@@ -124,7 +151,7 @@ def _start_states(trainer: Trainer, cfg: WorldModelsConfig) -> TensorDictStartSt
     return TensorDictStartStates(rows.to_tensordict() if hasattr(rows, "to_tensordict") else rows)
 
 
-def _controller_stage(trainer: Trainer, eval_episodes: int) -> dict[str, Any]:
+def _controller_stage(trainer: Trainer, rnd: int, eval_episodes: int) -> dict[str, Any]:
     agent: WorldModelsAgent = trainer.model
     cfg: WorldModelsConfig = trainer.model_config
     agent.require_trained("controller")
@@ -135,7 +162,7 @@ def _controller_stage(trainer: Trainer, eval_episodes: int) -> dict[str, Any]:
     def log(row: dict[str, float]) -> None:
         trainer.logger.log(base + int(row["generation"]), {f"cma/{k}": v for k, v in row.items()})
         real = f" real {row['real_return']:.1f}" if "real_return" in row else ""
-        print(f"[controller] gen {int(row['generation'])}: fitness mean {row['fitness_mean']:.1f} max "
+        print(f"[controller@{rnd}] gen {int(row['generation'])}: fitness mean {row['fitness_mean']:.1f} max "
               f"{row['fitness_max']:.1f} sigma {row['sigma']:.3f}{real} ({row['seconds']:.1f}s)", flush=True)
 
     t0 = time.perf_counter()
@@ -151,8 +178,10 @@ def _controller_stage(trainer: Trainer, eval_episodes: int) -> dict[str, Any]:
         "final_fitness_mean": history[-1]["fitness_mean"] if history else float("nan"),
     }
     us["controller"] = result
+    us.setdefault("rounds", {})[str(rnd)] = result["eval_mean"]
+    us.setdefault("done", []).append(f"controller@{rnd}")
     trainer.logger.log(base + cfg.cma.generations, {"eval/real_return_mean": result["eval_mean"]})
-    print(f"[controller] CMA-ES ({cfg.cma.where}) {search_seconds:.1f}s; real-env return over {eval_episodes} "
+    print(f"[controller@{rnd}] CMA-ES ({cfg.cma.where}) {search_seconds:.1f}s; real-env return over {eval_episodes} "
           f"episodes: {result['eval_mean']:.1f} +- {result['eval_std']:.1f}", flush=True)
     trainer.save()
     return result
@@ -175,7 +204,9 @@ def run_stages(
     """Run one stage (or ``"all"``) of a run in ``run_dir``, creating the run when it does not exist.
 
     Args:
-        stage: ``"vae"``, ``"mdnrnn"``, ``"controller"`` or ``"all"`` (every stage not yet trained).
+        stage: ``"vae"``, ``"mdnrnn"``, ``"controller"`` (of the current round), or ``"all"``: every
+            step not done yet, including ``schedule.iterations`` extra rounds of the iterative
+            procedure (collect with C, retrain V and M, re-search C in the dream).
         run_dir: run directory (``checkpoint.pt``, replay snapshot, ``metrics.csv``).
         env_id: real env id (required for a new run; an existing run keeps its own).
         env_kwargs: ``make_env`` keyword arguments of a new run (e.g. ``{"pixels": True}``).
@@ -188,7 +219,7 @@ def run_stages(
         tensorboard: also log to TensorBoard.
 
     Returns:
-        ``{"run_dir", "trained_stages", "controller"?}``.
+        ``{"run_dir", "trained_stages", "rounds" (round -> real-env mean return), "controller"?}``.
 
     Raises:
         StageOrderError: a stage before its prerequisites.
@@ -215,21 +246,32 @@ def run_stages(
             )
         if env_id is None:
             raise ConfigError("a new run needs --env (the real env id)")
-        cfg = apply_overrides(make_preset(WorldModelsConfig, preset), overrides)
+        cfg = apply_overrides(make_preset(WorldModelsConfig, preset), {"cma.seed": seed, **overrides})
         run_dir.mkdir(parents=True, exist_ok=True)
         trainer = _fresh(env_id, dict(env_kwargs or {}), cfg, run_dir, seed, device, progress, tensorboard)
     agent: WorldModelsAgent = trainer.model
-    todo = [s for s in STAGES if s not in agent.trained_stages] if stage == "all" else [stage]
+    done = trainer.user_state.setdefault("done", [])
+    if stage == "all":
+        plan = [(s, 0) for s in STAGES] + [
+            (s, r) for r in range(1, cfg.schedule.iterations + 1) for s in ("collect", *STAGES)
+        ]
+        todo = [(s, r) for s, r in plan if f"{s}@{r}" not in done]
+    else:
+        todo = [(stage, int(trainer.user_state.get("round", 0)))]
     result: dict[str, Any] = {"run_dir": str(run_dir)}
     try:
-        for s in todo:
-            if s == "controller":
-                result["controller"] = _controller_stage(trainer, eval_episodes)
+        for s, rnd in todo:
+            if s == "collect":
+                trainer.user_state["round"] = rnd
+                _collect_with_controller(trainer, rnd, progress)
+            elif s == "controller":
+                result["controller"] = _controller_stage(trainer, rnd, eval_episodes)
             else:
-                trainer = _gradient_stage(trainer, s, device, progress, tensorboard)
+                trainer = _gradient_stage(trainer, s, rnd, device, progress, tensorboard)
     finally:
         trainer.close()
     result["trained_stages"] = list(agent.trained_stages)
+    result["rounds"] = dict(trainer.user_state.get("rounds", {}))
     return result
 
 
