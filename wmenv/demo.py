@@ -183,7 +183,7 @@ def run_demo(
     model.eval()
     trainer.save()
     trainer.close()
-    agent_kwargs = {"world_model": str(run_dir)} if config.observation_mode == "latent" else {}
+    agent_kwargs = {"world_model": str(run_dir / "checkpoint.pt")} if config.observation_mode == "latent" else {}
     bench = run_benchmark(
         "sb3", config.env_id, [seed], config.eval_episodes, run_dir / "benchmark", checkpoint=policy_path,
         device=device, env_kwargs=env_kwargs, agent_kwargs=agent_kwargs, progress=progress,

@@ -96,13 +96,19 @@ class DemoConfig:
         return config_to_dict(self)
 
 
-_PPO_DISCRETE = dict(n_steps=64, batch_size=256, n_epochs=10, gae_lambda=0.8, gamma=0.98, learning_rate=1e-3)
+_PPO_DISCRETE = dict(n_steps=128, batch_size=256, n_epochs=10, gae_lambda=0.95, gamma=0.995, learning_rate=1e-3)
 
 
 def demo_config_for(env_id: str, *, pixels: bool = False) -> DemoConfig:
     """The demo preset for an env: CartPole-v1, Pendulum-v1, dm_control pixels, or a generic one."""
     if env_id == "CartPole-v1":
-        return DemoConfig(env_id=env_id, algo_kwargs=_PPO_DISCRETE, model_overrides={"terminal_weight": 5.0})
+        # Gaussian latents (V1 RSSM) model CartPole's low-dimensional state precisely enough that
+        # terminations are predicted (recall ~0.75 at 1 step vs ~0 for 8x8 discrete latents); a long
+        # horizon lets the policy see cart drift, which only ends episodes after ~200 steps.
+        return DemoConfig(
+            env_id=env_id, model="dreamerv1-wm", algo_kwargs=_PPO_DISCRETE, model_overrides={"terminal_weight": 5.0},
+            horizon=300, rounds=8, collect_steps=500, policy_steps=50_000, wm_updates=250,
+        )
     if env_id == "Pendulum-v1":
         return DemoConfig(
             env_id=env_id, real_step_budget=10_000, seed_steps=2000, collect_steps=1000, rounds=8,
