@@ -45,7 +45,7 @@ def test_golden_loss_values_with_seeded_weights() -> None:
     model = PlanetWorldModel(micro(overshooting=2, free_nats=0.0), VECTOR, BOX)
     torch.manual_seed(7)  # posterior samples of the loss come from the global RNG during training
     out = model.loss(make_batch(VECTOR, BOX, b=2, t=6))
-    got = {k: round(float(out[k]), 4) for k in ("loss_obs", "loss_reward", "loss_kl", "loss_cont",
+    got = {k: round(float(out[k].detach()), 4) for k in ("loss_obs", "loss_reward", "loss_kl", "loss_cont",
                                                   "loss_overshooting", "kl")}
     golden = {"loss_obs": 0.4615, "loss_reward": 0.7231, "loss_kl": 0.3366, "loss_cont": 0.5976,
               "loss_overshooting": 0.1575, "kl": 0.3366}
