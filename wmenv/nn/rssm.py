@@ -14,6 +14,7 @@ State (a TensorDict with batch size ``[B]`` or ``[B, T]``):
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
@@ -108,10 +109,9 @@ class RSSM(nn.Module):
         return torch.cat([state["deter"], stoch], -1)
 
     # ------------------------------------------------------------------ dynamics
-    def _deter_step(self, state: TensorDictBase, action: torch.Tensor) -> torch.Tensor:
-        stoch = state["stoch"].flatten(-2) if self.discrete else state["stoch"]
-        x = self.img_in(torch.cat([stoch, action], -1))
-        return self.gru(x, state["deter"])
+    def _deter_step(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        stoch = stoch.flatten(-2) if self.discrete else stoch
+        return self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
 
     def img_step(
         self,
@@ -132,7 +132,7 @@ class RSSM(nn.Module):
         Returns:
             Prior state ``[B]`` with ``deter``, ``stoch`` and the distribution parameters.
         """
-        deter = self._deter_step(state, action)
+        deter = self._deter_step(state["deter"], state["stoch"], action)
         stats = self._stats(self.img_out(deter))
         stoch = self._sample(stats, sample, generator)
         return TensorDict({"deter": deter, "stoch": stoch, **stats}, batch_size=state.batch_size)
@@ -164,35 +164,31 @@ class RSSM(nn.Module):
         """
         b, t = embed.shape[:2]
         init = self.initial(b, embed.device)
-        if state is None:
-            state = init
-        first = is_first.to(embed.dtype)
-        deters, posts, post_stats = [], [], []
+        init_deter, init_stoch = init["deter"], init["stoch"]
+        deter, stoch = (init_deter, init_stoch) if state is None else (state["deter"], state["stoch"])
+        keep_all = (~is_first.bool()).to(embed.dtype)  # (B, T)
+        action = action * keep_all.unsqueeze(-1)  # no action leads into a first step
+        # The posterior layer sees concat(deter, embed): its embed half is computed for all T at once.
+        first_layer = self.obs_out.net[0]
+        w_deter, w_embed = first_layer.weight.split([self.deter, embed.shape[-1]], -1)
+        embed_proj = F.linear(embed, w_embed, first_layer.bias)  # (B, T, hidden)
+        rest = self.obs_out.net[1:]
+        stoch_dims = (1,) * (init_stoch.dim() - 1)
+        deters, stochs, raws = [], [], []
         for i in range(t):
-            keep = (1 - first[:, i]).unsqueeze(-1)  # (B, 1)
-            prev = TensorDict(
-                {
-                    "deter": state["deter"] * keep + init["deter"] * (1 - keep),
-                    "stoch": _mix(state["stoch"], init["stoch"], keep),
-                },
-                batch_size=[b],
-            )
-            deter = self._deter_step(prev, action[:, i] * keep)
-            stats = self._stats(self.obs_out(torch.cat([deter, embed[:, i]], -1)))
-            stoch = self._sample(stats, sample, generator)
-            state = TensorDict({"deter": deter, "stoch": stoch}, batch_size=[b])
+            keep = keep_all[:, i : i + 1]  # (B, 1)
+            deter = deter * keep + init_deter * (1 - keep)
+            keep_s = keep.reshape(b, *stoch_dims)
+            stoch = stoch * keep_s + init_stoch * (1 - keep_s)
+            deter = self._deter_step(deter, stoch, action[:, i])
+            raw = rest(F.linear(deter, w_deter) + embed_proj[:, i])
+            stoch = self._sample(self._stats(raw), sample, generator)
             deters.append(deter)
-            posts.append(stoch)
-            post_stats.append(stats)
+            stochs.append(stoch)
+            raws.append(raw)
         deter_seq = torch.stack(deters, 1)
-        post = TensorDict(
-            {
-                "deter": deter_seq,
-                "stoch": torch.stack(posts, 1),
-                **{k: torch.stack([s[k] for s in post_stats], 1) for k in post_stats[0]},
-            },
-            batch_size=[b, t],
-        )
+        post_stats = self._stats(torch.stack(raws, 1))
+        post = TensorDict({"deter": deter_seq, "stoch": torch.stack(stochs, 1), **post_stats}, batch_size=[b, t])
         prior_stats = self._stats(self.img_out(deter_seq))  # batched over T
         prior = TensorDict({"deter": deter_seq, **prior_stats}, batch_size=[b, t])
         return post, prior
@@ -206,11 +202,6 @@ class RSSM(nn.Module):
         m1, s1, m2, s2 = lhs["mean"], lhs["std"], rhs["mean"], rhs["std"]
         kl = torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
         return kl.sum(-1)
-
-
-def _mix(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    keep = keep.reshape(keep.shape[0], *([1] * (a.dim() - 1)))
-    return a * keep + b * (1 - keep)
 
 
 def _stats_only(state: TensorDictBase, detach: bool) -> TensorDictBase:
