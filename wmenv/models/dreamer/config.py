@@ -279,12 +279,14 @@ class DreamerConfig:
     # ------------------------------------------------------------------ presets
     @classmethod
     def tiny(cls) -> DreamerConfig:
-        """For tests and CPU: deter 128, 8x8 latents, MLPs 2x128, fast learning rates."""
+        """For tests and CPU: deter 128, 8x8 latents, MLPs 2x128, fast learning rates, terminal
+        steps weighted 5x in the continue loss (rare terminations, e.g. CartPole)."""
         return cls(
             rssm=RSSMConfig(deter=128, stoch=8, classes=8, hidden=128),
             mlp_units=128,
             mlp_layers=2,
             cnn_depth=8,
+            terminal_weight=5.0,
             optim=OptimConfig(model_lr=1e-3, actor_lr=3e-4, critic_lr=3e-4, eps=1e-6),
         )
 
