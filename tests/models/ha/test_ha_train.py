@@ -113,3 +113,17 @@ def test_exploring_policy_feeds_the_taken_action_to_the_lstm() -> None:
     torch.testing.assert_close(explore.h, h)
     with pytest.raises(ConfigError, match="epsilon must be in"):
         agent.policy(epsilon=2.0)
+
+
+def test_generic_cli_run_continues_with_the_stage_driver(tmp_path) -> None:
+    from wmenv.train.cli import main as wmenv_train
+
+    run = tmp_path / "run"
+    code = wmenv_train(["train", "world-models", "--env", "CartPole-v1", "--preset", "tiny", "--steps", "4",
+                        "--seed-steps", "200", "--run-dir", str(run), "--no-progress"])
+    assert code == 0
+    assert load_model(run / "checkpoint.pt")[0].trained_stages == ("vae",)  # the generic CLI trains the VAE stage
+    out = run_stages("mdnrnn", run, overrides={"schedule.rnn_steps": 3}, progress=False)
+    assert out["trained_stages"] == ["vae", "mdnrnn"]
+    with pytest.raises(ConfigError, match="is a run on 'CartPole-v1', not 'Pendulum-v1'"):
+        run_stages("controller", run, env_id="Pendulum-v1", progress=False)

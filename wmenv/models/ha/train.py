@@ -129,7 +129,7 @@ def _collect_with_controller(trainer: Trainer, rnd: int, progress: bool) -> None
     """Round ``rnd`` of the iterative procedure: real rollouts of the current controller (+ exploration)."""
     agent: WorldModelsAgent = trainer.model
     us, s = trainer.user_state, trainer.model_config.schedule
-    env_fn = env_factory(us["env_id"], us["env_kwargs"])
+    env_fn = env_factory(us["env_id"], us.get("env_kwargs"))
     agent.eval()
     venv = gym.vector.SyncVectorEnv([env_fn] * s.num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
     seed = int(us["seed"]) + 7919 * rnd
@@ -148,7 +148,7 @@ def _start_states(trainer: Trainer, cfg: WorldModelsConfig) -> TensorDictStartSt
     rows = data.select("observation")
     if cfg.cma.dream_start == "first":
         rows = rows[data["is_first"].reshape(-1)]
-    return TensorDictStartStates(rows.to_tensordict() if hasattr(rows, "to_tensordict") else rows)
+    return TensorDictStartStates(rows.to_tensordict())
 
 
 def _controller_stage(trainer: Trainer, rnd: int, eval_episodes: int) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def _controller_stage(trainer: Trainer, rnd: int, eval_episodes: int) -> dict[st
     cfg: WorldModelsConfig = trainer.model_config
     agent.require_trained("controller")
     us = trainer.user_state
-    env_fn = env_factory(us["env_id"], us["env_kwargs"])
+    env_fn = env_factory(us["env_id"], us.get("env_kwargs"))
     base = trainer.step
 
     def log(row: dict[str, float]) -> None:
@@ -230,12 +230,17 @@ def run_stages(
     run_dir = Path(run_dir)
     overrides = dict(overrides or {})
     if (run_dir / CHECKPOINT).is_file():
-        meta = load_checkpoint(run_dir / CHECKPOINT, expected_family=FAMILY)
-        if env_id is not None and env_id != meta["extra"]["user_state"].get("env_id"):
-            raise ConfigError(f"{run_dir} is a run on {meta['extra']['user_state'].get('env_id')!r}, not {env_id!r}")
+        load_checkpoint(run_dir / CHECKPOINT, expected_family=FAMILY)
         _resume_overrides(overrides)
         trainer = Trainer.resume(run_dir, overrides={"device": device, "progress": progress,
                                                      "tensorboard": tensorboard})
+        us = trainer.user_state
+        if "env_id" not in us:  # a run started by the generic `wmenv train` keeps its arguments in "args"
+            args = us.get("args", {})
+            us.update(env_id=args.get("env") or env_id, env_kwargs={}, seed=int(args.get("seed", seed)))
+        if env_id is not None and env_id != us["env_id"]:
+            trainer.close()
+            raise ConfigError(f"{run_dir} is a run on {us['env_id']!r}, not {env_id!r}; drop --env or use a new run")
         cfg = apply_overrides(trainer.model_config, overrides)
         trainer.model_config = trainer.model.config = cfg
     else:
@@ -250,7 +255,7 @@ def run_stages(
         run_dir.mkdir(parents=True, exist_ok=True)
         trainer = _fresh(env_id, dict(env_kwargs or {}), cfg, run_dir, seed, device, progress, tensorboard)
     agent: WorldModelsAgent = trainer.model
-    done = trainer.user_state.setdefault("done", [])
+    done = set(trainer.user_state.setdefault("done", [])) | {f"{s}@0" for s in agent.trained_stages}
     if stage == "all":
         plan = [(s, 0) for s in STAGES] + [
             (s, r) for r in range(1, cfg.schedule.iterations + 1) for s in ("collect", *STAGES)
