@@ -6,3 +6,8 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 logging.getLogger("torchrl").setLevel(logging.WARNING)
+
+import torch  # noqa: E402
+
+# Tiny models on a 2-core machine: one intra-op thread is fastest and keeps parallel jobs fair.
+torch.set_num_threads(1)

@@ -63,6 +63,26 @@ class _LatentPolicy:
         return action
 
 
+class _EpsilonPolicy:
+    """With probability ``epsilon`` a uniformly random action instead of the policy's (exploration)."""
+
+    def __init__(self, policy: Any, action_space: Any, epsilon: float, seed: int) -> None:
+        self.policy, self.space, self.epsilon = policy, action_space, epsilon
+        self.rng = np.random.default_rng(seed)
+        self.space.seed(seed)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        if hasattr(self.policy, "reset"):
+            self.policy.reset(mask)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        action = np.asarray(self.policy(obs))
+        explore = self.rng.random(action.shape[0]) < self.epsilon
+        for i in np.flatnonzero(explore):  # at most a few members per step
+            action[i] = self.space.sample()
+        return action
+
+
 def _make_algo(config: DemoConfig, venv: Any, seed: int, device: str) -> Any:
     from stable_baselines3 import PPO, SAC
 
@@ -154,10 +174,12 @@ def run_demo(
         real_returns: list[float] = []
         if steps > 0:
             if config.observation_mode == "latent":
-                policy = _LatentPolicy(algo, imagination)
+                policy = _LatentPolicy(algo, imagination, deterministic=config.collect_deterministic)
             else:
                 def policy(obs: np.ndarray, _algo: Any = algo) -> np.ndarray:
-                    return _algo.predict(obs, deterministic=False)[0]
+                    return _algo.predict(obs, deterministic=config.collect_deterministic)[0]
+            if config.collect_epsilon > 0:
+                policy = _EpsilonPolicy(policy, env.action_space, config.collect_epsilon, seed + rnd)
             collector.policy = policy
             stats = collector.collect(steps)
             collector.policy = None

@@ -61,6 +61,10 @@ class DemoConfig:
     """Imagination horizon (episodes are truncated there and bootstrapped)."""
     context_length: int = 4
     """Real steps burned into the model at each imagined reset."""
+    collect_deterministic: bool = True
+    """Collect real data with the policy's deterministic action (the one that is evaluated)."""
+    collect_epsilon: float = 0.1
+    """Probability of a random action during collection (exploration around the policy)."""
     sample_termination: bool = True
     """Draw terminations from the continue head instead of thresholding it."""
     eval_episodes: int = 20
