@@ -158,3 +158,15 @@ def test_predict_delta_offsets_the_mixture_by_z() -> None:
     mix = m.next_latent(h, z)
     torch.testing.assert_close(mix.mean, plain.mean + z[..., None])
     torch.testing.assert_close(mix.expected(), plain.expected() + z)
+
+
+def test_dream_rewards_stay_in_the_trained_range() -> None:
+    m = MDNRNN(3, DISCRETE, MDNRNNConfig(hidden=4, n_mixtures=2, head_units=4))
+    assert torch.equal(m.clip_reward(torch.tensor([5.0])), torch.tensor([5.0]))  # untrained: unchanged
+    batch = make_batch(VECTOR, DISCRETE, b=2, t=6)
+    batch["z"] = torch.randn(2, 6, 3)
+    m.train().loss(batch)
+    seen = batch["reward"][:, 1:][~batch["is_first"][:, 1:]]
+    assert float(m.reward_low) == float(seen.min()) and float(m.reward_high) == float(seen.max())
+    clipped = m.clip_reward(torch.tensor([-100.0, 100.0]))
+    assert clipped.tolist() == [float(seen.min()), float(seen.max())]

@@ -115,7 +115,7 @@ class WorldModelsImagination:
     @torch.no_grad()
     def step(self, state: TensorDictBase, action: torch.Tensor, *, generator: torch.Generator) -> TensorDictBase:
         """``h_{t+1} = LSTM([z_t, a_t], h_t)``; ``z_{t+1}`` sampled from the mixture at temperature ``tau``;
-        reward and termination from the heads on ``[z_{t+1}, h_{t+1}]``."""
+        reward (clamped to the range seen in training) and termination from the heads on ``[z_{t+1}, h_{t+1}]``."""
         mdn = self.agent.mdnrnn
         b = state.batch_size[0]
         h, c = mdn.step(state["z"], action.to(self.device), state["h"], state["c"])
@@ -126,7 +126,7 @@ class WorldModelsImagination:
             {
                 "state": TensorDict({"z": z, "h": h, "c": c}, batch_size=[b]),
                 "observation": self._emit(z, h),
-                "reward": reward.float(),
+                "reward": mdn.clip_reward(reward).float(),
                 "terminated": done_prob > self.done_threshold,
                 "info": TensorDict({"done_prob": done_prob.float()}, batch_size=[b]),
             },

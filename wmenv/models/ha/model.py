@@ -248,6 +248,9 @@ class MDNRNN(nn.Module):
         kw = {"norm": False, "act": "elu"}
         self.reward_head = MLP(z_dim + config.hidden, 1, config.head_units, 1, **kw)
         self.done_head = MLP(z_dim + config.hidden, 1, config.head_units, 1, **kw)
+        # range of the rewards trained on: dreams never pay more (or less) than the data ever did
+        self.register_buffer("reward_low", torch.full((), float("inf")))
+        self.register_buffer("reward_high", torch.full((), float("-inf")))
 
     def initial(self, batch: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero LSTM state ``(h, c)``, each ``(batch, H)``."""
@@ -287,6 +290,12 @@ class MDNRNN(nn.Module):
         feat = torch.cat([z_next, h_next], -1)
         return self.reward_head(feat).squeeze(-1), self.done_head(feat).squeeze(-1)
 
+    def clip_reward(self, reward: torch.Tensor) -> torch.Tensor:
+        """Clamp predicted rewards into the range seen in training (no-op before any training)."""
+        if bool(torch.isfinite(self.reward_low)) and bool(torch.isfinite(self.reward_high)):
+            return reward.clamp(self.reward_low, self.reward_high)
+        return reward
+
     def loss(self, batch: TensorDictBase) -> TensorDict:
         """Mixture NLL of ``z_{t+1}`` (per latent dim) + reward MSE + termination BCE over ``[B, T]``.
 
@@ -303,6 +312,11 @@ class MDNRNN(nn.Module):
         target = z[:, 1:]
         mixture = self.next_latent(hs, z[:, :-1])
         valid = tr["valid"]
+        if self.training and bool(valid.any()):
+            with torch.no_grad():
+                seen = tr["reward"][valid]
+                self.reward_low.copy_(torch.minimum(self.reward_low, seen.min()))
+                self.reward_high.copy_(torch.maximum(self.reward_high, seen.max()))
         nll = masked_mean(-mixture.log_prob(target).mean(-1), valid)
         reward, done_logit = self.heads(target, hs)
         r_err = reward - tr["reward"]
