@@ -22,6 +22,8 @@ def test_presets_and_overrides() -> None:
     assert (paper.rssm.deter, paper.rssm.stoch, paper.free_nats) == (200, 30, 3.0)
     assert (paper.planner.horizon, paper.planner.candidates, paper.planner.iterations, paper.planner.top_k) == (
         12, 1000, 8, 100)
+    small = PlanetConfig.small()
+    assert small.planner == CEMConfig() and small.collect_planner.candidates == 500 and small.obs_scale == 100
     cfg = create_config("planet", "tiny", {"rssm.deter": "24", "planner.candidates": 50, "overshooting": 4})
     assert cfg.rssm.deter == 24 and cfg.planner.candidates == 50 and cfg.overshooting == 4
     with pytest.raises(ConfigError, match=r"overshooting: expected 0 \(off\) or a distance >= 2"):
@@ -46,7 +48,10 @@ def test_policy_plans_in_the_real_env_with_partial_resets(env_id: str) -> None:
             policy.reset(np.array([False, True]))  # member 1 starts a new episode
         obs, *_ = env.step(action)
     assert policy.state.batch_size == torch.Size([2]) and policy.last_plan["plan"].shape[:2] == (2, 3)
-    # evaluation (explore=False) is deterministic given the seed; collection adds noise
+    # collection plans with config.collect_planner, evaluation with config.planner
+    assert agent.make_policy(explore=True).planner.config == agent.config.collect_planner
+    assert policy.planner.config == agent.config.planner
+    # evaluation (explore=False) is deterministic given the seed
     again = agent.make_policy(explore=False, seed=0)
     first = agent.make_policy(explore=False, seed=0)
     obs, _ = env.reset(seed=1)

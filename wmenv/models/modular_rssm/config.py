@@ -155,7 +155,9 @@ class ModularRSSMConfig:
     grad_clip: float = 100.0
     """Max global gradient norm."""
     planner: CEMConfig = field(default_factory=CEMConfig)
-    """CEM planner of ``make_policy`` (model-predictive control, as in PlaNet)."""
+    """CEM sizes of ``make_policy(explore=False)`` (model-predictive control, as in PlaNet)."""
+    collect_planner: CEMConfig = field(default_factory=CEMConfig)
+    """CEM sizes of the collection policy ``make_policy(explore=True)``."""
     explore_noise: float = 0.3
     """Exploration noise of the collection policy."""
 
@@ -192,7 +194,8 @@ class ModularRSSMConfig:
         return cls(
             deter=16, stoch=4, classes=4, hidden=16, mlp_units=16, mlp_layers=1, cnn_depth=4,
             transformer=TransformerConfig(layers=1, heads=2, window=4, mlp_ratio=1.0),
-            vit=ViTConfig(patch=16, width=8, layers=1, heads=2), planner=CEMConfig.tiny(), lr=1e-3,
+            vit=ViTConfig(patch=16, width=8, layers=1, heads=2), planner=CEMConfig.tiny(),
+            collect_planner=CEMConfig.tiny(), lr=1e-3,
         )
 
     @classmethod
@@ -201,7 +204,7 @@ class ModularRSSMConfig:
         return cls(
             deter=64, stoch=8, classes=8, hidden=64, mlp_units=64, mlp_layers=2, cnn_depth=16,
             transformer=TransformerConfig(layers=1, heads=4, window=8), vit=ViTConfig(patch=16, width=32),
-            lr=1e-3,
+            lr=1e-3, collect_planner=CEMConfig(candidates=500, iterations=6, top_k=50),
         )
 
     @classmethod

@@ -164,6 +164,14 @@ class ModularRSSMWorldModel(nn.Module):
     def make_policy(
         self, explore: bool = True, seed: int | None = None, planner: CEMConfig | None = None
     ) -> PlanningPolicy:
-        """NumPy-in / NumPy-out MPC policy (posterior filter + CEM, as in PlaNet) for real envs."""
-        cem = CEMPlanner(planner or self.config.planner, self.actions.dim, discrete=self.actions.discrete)
+        """NumPy-in / NumPy-out MPC policy (posterior filter + CEM, as in PlaNet) for real envs.
+
+        Args:
+            explore: exploration noise and ``config.collect_planner`` (collection), else greedy with
+                ``config.planner``.
+            seed: seed of the policy's generator.
+            planner: CEM sizes overriding the config's.
+        """
+        sizes = planner or (self.config.collect_planner if explore else self.config.planner)
+        cem = CEMPlanner(sizes, self.actions.dim, discrete=self.actions.discrete)
         return PlanningPolicy(self, cem, explore=explore, explore_noise=self.config.explore_noise, seed=seed)

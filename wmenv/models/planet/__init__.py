@@ -6,8 +6,8 @@ whose ``make_policy()`` plans in the real env; ``get_model_spec("planet").extras
 
 Train on Pendulum with planner-driven collection::
 
-    wmenv train planet --env Pendulum-v1 --preset small --seed-steps 2000 --collect-every 500 \\
-        --collect-steps 1000 --steps 6000
+    OMP_NUM_THREADS=1 wmenv train planet --env Pendulum-v1 --preset small --seed-steps 1000 \\
+        --collect-every 500 --collect-steps 1000 --steps 2000
 """
 
 from __future__ import annotations

@@ -60,13 +60,14 @@ class PlanetAgent(nn.Module):
         """NumPy-in / NumPy-out MPC policy for real envs (posterior filter + CEM); see :class:`PlanningPolicy`.
 
         Args:
-            explore: add the config's exploration noise (collection) or act greedily (evaluation).
+            explore: add the config's exploration noise and plan with ``config.collect_planner``
+                (collection), or act greedily with ``config.planner`` (evaluation).
             seed: seed of the policy's generator.
-            planner: CEM sizes (default: ``config.planner``).
+            planner: CEM sizes overriding the config's.
         """
+        cem = planner or (self.config.collect_planner if explore else self.config.planner)
         return PlanningPolicy(
-            self.world_model, self.planner(planner), explore=explore, explore_noise=self.config.explore_noise,
-            seed=seed,
+            self.world_model, self.planner(cem), explore=explore, explore_noise=self.config.explore_noise, seed=seed
         )
 
     def loss(self, batch: TensorDictBase) -> TensorDictBase:

@@ -50,7 +50,9 @@ class PlanetConfig:
     rssm: PlanetRSSMConfig = field(default_factory=PlanetRSSMConfig)
     """Recurrent state-space model sizes."""
     planner: CEMConfig = field(default_factory=CEMConfig)
-    """CEM planner used by the policy (real env) and in imagination."""
+    """CEM sizes for acting greedily (``make_policy(explore=False)``, benchmarks) and in imagination."""
+    collect_planner: CEMConfig = field(default_factory=CEMConfig)
+    """CEM sizes of the collection policy (``make_policy(explore=True)``); smaller ones speed up collection."""
     mlp_units: int = 200
     """Width of the vector encoder/decoder and of the reward/continue heads."""
     mlp_layers: int = 2
@@ -114,12 +116,13 @@ class PlanetConfig:
         """Tiny model and planner for tests and CPU smoke runs (seconds per hundred updates)."""
         return cls(
             rssm=PlanetRSSMConfig(deter=32, stoch=8, hidden=32), planner=CEMConfig.tiny(),
-            mlp_units=32, mlp_layers=1, cnn_depth=4, free_nats=1.0,
+            collect_planner=CEMConfig.tiny(), mlp_units=32, mlp_layers=1, cnn_depth=4, free_nats=1.0,
         )
 
     @classmethod
     def small(cls) -> PlanetConfig:
-        """Low-dimensional control on a CPU (Pendulum-v1): small RSSM, the paper's CEM sizes.
+        """Low-dimensional control on a CPU (Pendulum-v1): small RSSM, the default CEM sizes for acting
+        and a CEM of 500 candidates, 6 iterations, top 50 for collection.
 
         ``obs_scale=100`` makes the vector likelihood a Gaussian of std 0.1 in the [-1, 1]-scaled
         space: with unit variance a 3-D observation costs almost nothing to get wrong, and
@@ -128,6 +131,7 @@ class PlanetConfig:
         return cls(
             rssm=PlanetRSSMConfig(deter=64, stoch=8, hidden=64), mlp_units=64, mlp_layers=2,
             cnn_depth=16, free_nats=1.0, obs_scale=100.0, predict_termination=False,
+            collect_planner=CEMConfig(candidates=500, iterations=6, top_k=50),
         )
 
     @classmethod
