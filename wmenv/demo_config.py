@@ -100,7 +100,7 @@ class DemoConfig:
         return config_to_dict(self)
 
 
-_PPO_DISCRETE = dict(n_steps=128, batch_size=256, n_epochs=10, gae_lambda=0.95, gamma=0.995, learning_rate=1e-3)
+_PPO_DISCRETE = dict(n_steps=128, batch_size=256, n_epochs=10, gae_lambda=0.95, gamma=0.995, learning_rate=3e-4)
 
 
 def demo_config_for(env_id: str, *, pixels: bool = False) -> DemoConfig:

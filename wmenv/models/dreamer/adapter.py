@@ -166,7 +166,8 @@ class DreamerImagination:
         """
         wm = self.world_model
         obs = torch.as_tensor(
-            np.asarray(observation) if not isinstance(observation, torch.Tensor) else observation,
+            # contiguous copy: rendered frames may come with negative strides (flipped views)
+            np.ascontiguousarray(observation) if not isinstance(observation, torch.Tensor) else observation,
             device=self.device,
         )
         b = obs.shape[0]
