@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/wmenv demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check wmenv tests
+	$(VENV)/bin/ruff check wmenv tests integrations examples
 	$(PY) -m pytest -q -m "not slow" tests
 
 perf: $(STAMP)
