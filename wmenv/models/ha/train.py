@@ -50,7 +50,7 @@ def _trainer_config(cfg: WorldModelsConfig, stage: str, seed: int, device: str, 
     return TrainerConfig(
         steps=s.vae_steps if vae else s.rnn_steps, batch_size=s.vae_batch_size if vae else s.rnn_batch_size,
         seq_len=s.vae_seq_len if vae else s.rnn_seq_len, lr=cfg.vae.lr if vae else cfg.rnn.lr,
-        log_every=50, checkpoint_every=0, device=device, seed=seed, progress=progress, tensorboard=tensorboard,
+        log_every=50, checkpoint_every=1000, device=device, seed=seed, progress=progress, tensorboard=tensorboard,
     )
 
 
