@@ -84,6 +84,8 @@ def register(subparsers: Any) -> None:
     t.add_argument("--runs-root", default="runs", help="parent of default run directories")
     t.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--stage", default=None,
+                   help="stage of a staged family (world-models: vae | mdnrnn | controller | all)")
     t.set_defaults(func=run_train)
     _intermixed(t)
 
@@ -333,8 +335,43 @@ def _loop(trainer: Any, progress: bool) -> None:
         collector.close()
 
 
+def _run_stage(args: argparse.Namespace) -> int:
+    """``wmenv train MODEL --stage S``: hand the run to the family's stage driver."""
+    import importlib
+
+    from wmenv.config import parse_overrides
+    from wmenv.registry import get_model_spec
+
+    spec = get_model_spec(args.model)
+    driver = spec.extras.get("stage_driver")
+    stages = list(spec.extras.get("stages", ()))
+    if driver is None:
+        raise ConfigError(f"model {spec.name!r} is not trained in stages; drop --stage")
+    if args.stage not in (*stages, "all"):
+        raise ConfigError(f"unknown stage {args.stage!r} for {spec.name}; expected one of {[*stages, 'all']}")
+    run_dir = args.run_dir or args.resume
+    if run_dir is None:
+        if not args.env:
+            raise ConfigError("a new staged run needs --env (or --run-dir of an existing run)")
+        run_dir = str(_new_run_dir(args, spec.name))
+    module, _, name = str(driver).partition(":")
+    run_stages = getattr(importlib.import_module(module), name)
+    result = run_stages(
+        args.stage, run_dir, env_id=args.env, preset=args.preset or spec.default_preset,
+        overrides=parse_overrides(args.overrides or []), seed=args.seed, device=args.device or "cpu",
+        progress=not args.no_progress,
+    )
+    print(f"trained stages {result.get('trained_stages')} of {spec.name} in {run_dir}")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``wmenv train``."""
+    if args.stage is not None:
+        try:
+            return _run_stage(args)
+        except (WMEnvError, FileNotFoundError) as err:
+            return _error("train", err)
     try:
         trainer = _resume(args) if args.resume else _start(args)
     except (WMEnvError, FileNotFoundError) as err:
