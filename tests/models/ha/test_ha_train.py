@@ -127,3 +127,22 @@ def test_generic_cli_run_continues_with_the_stage_driver(tmp_path) -> None:
     assert out["trained_stages"] == ["vae", "mdnrnn"]
     with pytest.raises(ConfigError, match="is a run on 'CartPole-v1', not 'Pendulum-v1'"):
         run_stages("controller", run, env_id="Pendulum-v1", progress=False)
+
+
+@pytest.mark.parametrize("where", ["dream", "real"])
+def test_train_controller_in_dream_or_real_env(where: str) -> None:
+    agent = WorldModelsAgent(micro(), VECTOR, DISCRETE)
+    agent.mark_trained("vae")
+    agent.mark_trained("mdnrnn")
+    starts = TensorDictStartStates(TensorDict({"observation": torch.randn(6, 4) * 0.05}, [6]))
+    cfg = CMAConfig(popsize=3, generations=2, episodes_per_candidate=2, where=where, dream_horizon=6,
+                    real_max_steps=6, eval_every=2, eval_episodes=1)
+    rows = []
+    history = train_controller(agent, cfg, temperature=1.1, start_states=starts,
+                               env_fn=lambda: gym.make("CartPole-v1"), log=rows.append)
+    assert len(history) == 2 and rows == history and "real_return" in history[1]
+    assert "controller" in agent.trained_stages
+    assert not torch.equal(agent.controller.get_flat(), torch.zeros(agent.controller.num_params))
+    if where == "dream":
+        with pytest.raises(ValueError, match="needs start_states"):
+            train_controller(agent, cfg, temperature=1.0)
