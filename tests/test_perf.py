@@ -1,0 +1,15 @@
+"""`wmenv perf` runs every face next to the raw step and writes its JSON (no timing asserted)."""
+
+import json
+
+from wmenv.cli import main
+
+
+def test_perf_writes_table_and_json(tmp_path, capsys):
+    out = tmp_path / "perf.json"
+    assert main(["perf", "--sizes", "1,4", "--steps", "5", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())["results"]
+    assert set(data) == {"1", "4"}
+    assert {"raw", "single", "vector", "torchrl", "sb3", "vector_ratio"} <= set(data["1"])
+    assert "single" not in data["4"] and data["4"]["sb3_ratio"] > 0
+    assert "| N | raw steps/s |" in capsys.readouterr().out
