@@ -1,4 +1,4 @@
-"""The Python snippets of docs/use_with_your_rl_library.md run exactly as printed.
+"""The Python snippets of the README's "Use with your RL library" section run exactly as printed.
 
 They name the run directory ``runs/cartpole``; each runs here from a fresh working directory where
 ``runs/cartpole`` is a symlink to the session's tiny CartPole checkpoint. Nothing is substituted.
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "use_with_your_rl_library.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC.read_text(), flags=re.S | re.M)
+DOC = Path(__file__).resolve().parents[2] / "README.md"
+_SECTION = DOC.read_text().split("## Use with your RL library", 1)[1].split("\n## ", 1)[0]
+BLOCKS = re.findall(r"^```python\n(.*?)^```", _SECTION, flags=re.S | re.M)
 TITLES = ["sb3", "torchrl", "cleanrl"]
 
 
