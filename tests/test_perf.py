@@ -13,3 +13,10 @@ def test_perf_writes_table_and_json(tmp_path, capsys):
     assert {"raw", "single", "vector", "torchrl", "sb3", "vector_ratio"} <= set(data["1"])
     assert "single" not in data["4"] and data["4"]["sb3_ratio"] > 0
     assert "| N | raw steps/s |" in capsys.readouterr().out
+
+
+def test_perf_leaves_autograd_on():
+    import torch
+
+    main(["perf", "--sizes", "1", "--steps", "2"])
+    assert torch.is_grad_enabled()

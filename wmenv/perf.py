@@ -59,11 +59,15 @@ def _paired(raw: Callable[[int], None], face: Callable[[int], None], steps: int,
 
 def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 100) -> dict[str, float]:
     """Imagined steps/s of the raw model step and of each face at batch size ``n``."""
+    with torch.no_grad():  # scoped: never leave autograd switched off for the caller
+        return _measure(n, steps, model, start_states, horizon)
+
+
+def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) -> dict[str, float]:
     from tensordict import TensorDict
 
     from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv, WorldModelTorchRLEnv, WorldModelVectorEnv
 
-    torch.set_grad_enabled(False)
     g = torch.Generator().manual_seed(0)
     acts_t = torch.randint(0, 2, (steps + 8, n), generator=g)
     acts_np = acts_t.numpy()
