@@ -25,7 +25,10 @@ from torchrl.data import Bounded, Categorical, Composite
 
 from wmenv.core.protocol import StartStates, TensorDictStartStates
 
-__all__ = ["FakeWorldModel", "fake_start_states", "check_world_model_env", "ConformanceError"]
+__all__ = [
+    "FakeWorldModel", "fake_start_states", "check_world_model_env", "ConformanceError", "random_replay_batch",
+    "train_on_batch",
+]
 
 
 class ConformanceError(AssertionError):
@@ -266,3 +269,74 @@ def check_world_model_env(
         report["sb3_vec"] = "ok"
     return report
 
+
+
+def random_replay_batch(
+    observation_space: Any, action_space: Any, b: int = 3, t: int = 6, seed: int = 0,
+    observation_noise: Literal["uniform", "normal"] = "uniform",
+) -> TensorDictBase:
+    """A random batch ``[B, T]`` in the replay row format, one episode boundary per row.
+
+    For tests of a family's ``loss(batch)``: keys ``observation``, ``action`` (zeros at
+    ``is_first``), ``reward``, ``terminated`` (the step before the boundary), ``truncated``,
+    ``is_first`` (steps 0 and ``T // 2``), ``is_last`` and ``episode``.
+
+    Args:
+        observation_space: Gymnasium ``Box`` (uint8 images get random bytes).
+        action_space: ``Discrete`` or ``Box``.
+        b: batch size ``B``.
+        t: sequence length ``T``.
+        seed: seed of every draw.
+        observation_noise: float observations uniform in [-1, 1] or standard normal.
+    """
+    import gymnasium as gym
+
+    g = torch.Generator().manual_seed(seed)
+    if observation_space.dtype == np.uint8:
+        obs = torch.randint(0, 256, (b, t, *observation_space.shape), generator=g, dtype=torch.uint8)
+    elif observation_noise == "normal":
+        obs = torch.randn(b, t, *observation_space.shape, generator=g)
+    else:
+        obs = torch.rand(b, t, *observation_space.shape, generator=g) * 2 - 1
+    if isinstance(action_space, gym.spaces.Discrete):
+        action = torch.randint(0, int(action_space.n), (b, t), generator=g)
+    else:
+        action = torch.rand(b, t, *action_space.shape, generator=g) * 4 - 2
+    is_first = torch.zeros(b, t, dtype=torch.bool)
+    is_first[:, 0] = True
+    is_first[:, t // 2] = True
+    terminated = torch.zeros(b, t, dtype=torch.bool)
+    terminated[:, t // 2 - 1] = True
+    action[is_first] = 0
+    reward = torch.randn(b, t, generator=g).masked_fill(is_first, 0.0)
+    return TensorDict(
+        {
+            "observation": obs, "action": action, "reward": reward, "terminated": terminated,
+            "truncated": torch.zeros(b, t, dtype=torch.bool), "is_first": is_first,
+            "is_last": terminated.clone(), "episode": torch.cumsum(is_first.long(), 1),
+        },
+        batch_size=[b, t],
+    )
+
+
+def train_on_batch(model: torch.nn.Module, batch: TensorDictBase, steps: int) -> list[float]:
+    """A plain loop over ``model.optim_groups()`` (one Adam per group, one backward per step).
+
+    Returns the summed ``loss_*`` value of every step, for "loss decreases" tests.
+    """
+    opts = [(torch.optim.Adam(g["params"], lr=g["lr"], eps=g["eps"]), g) for g in model.optim_groups().values()]
+    losses = []
+    for step in range(steps):
+        out = model.loss(batch)
+        loss = sum(v for k, v in out.items() if k.startswith("loss_"))
+        for opt, _ in opts:
+            opt.zero_grad()
+        loss.backward()
+        for opt, g in opts:
+            if g.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(g["params"], g["grad_clip"])
+            opt.step()
+        if hasattr(model, "after_update"):
+            model.after_update(step)
+        losses.append(float(loss.detach()))
+    return losses
