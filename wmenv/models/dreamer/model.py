@@ -15,7 +15,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
@@ -23,6 +22,7 @@ from wmenv.core.errors import UnsupportedSpaceError
 from wmenv.models.dreamer.config import DreamerConfig
 from wmenv.models.dreamer.loss import continue_nll, scalar_head_mean, scalar_head_nll
 from wmenv.nn import MLP, RSSM, ConvDecoder, ConvEncoder, RunningNorm, kl_loss, symexp, symlog
+from wmenv.nn.codecs import ActionCodec
 
 __all__ = ["DreamerWorldModel", "ActionCodec", "open_loop_error", "IMAGE_SHAPE"]
 
@@ -46,42 +46,6 @@ def observation_kind(space: gym.Space) -> str:
     )
 
 
-class ActionCodec(nn.Module):
-    """Env actions <-> model action vectors (one-hot for ``Discrete``, [-1, 1] for bounded ``Box``).
-
-    Args:
-        space: the env's action space.
-    """
-
-    def __init__(self, space: gym.Space) -> None:
-        super().__init__()
-        if isinstance(space, gym.spaces.Discrete) and int(space.start) == 0:
-            self.discrete, self.dim = True, int(space.n)
-            low, high = torch.zeros(1), torch.ones(1)
-        elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-            self.discrete, self.dim = False, int(space.shape[0])
-            low = torch.as_tensor(space.low, dtype=torch.float32)
-            high = torch.as_tensor(space.high, dtype=torch.float32)
-            bounded = torch.isfinite(low) & torch.isfinite(high)
-            low, high = torch.where(bounded, low, -1.0), torch.where(bounded, high, 1.0)
-        else:
-            raise UnsupportedSpaceError(f"Dreamer cannot act in action space {space}; {_SUPPORTED}")
-        self.register_buffer("low", low)
-        self.register_buffer("high", high)
-
-    def encode(self, action: torch.Tensor) -> torch.Tensor:
-        """Env actions ``(...)`` int / ``(..., A)`` float -> model vectors ``(..., dim)``."""
-        if self.discrete:
-            return F.one_hot(action.long(), self.dim).float()
-        return 2 * (action.float() - self.low) / (self.high - self.low) - 1
-
-    def decode(self, vector: torch.Tensor) -> torch.Tensor:
-        """Model vectors ``(..., dim)`` (one-hot or [-1, 1]) -> env actions."""
-        if self.discrete:
-            return vector.argmax(-1)
-        return self.low + (vector.clamp(-1, 1) + 1) / 2 * (self.high - self.low)
-
-
 class DreamerWorldModel(nn.Module):
     """Encoder + RSSM + decoder + reward and continue heads, trainable on its own.
 
@@ -96,7 +60,7 @@ class DreamerWorldModel(nn.Module):
         self.config = cfg = config.resolved()
         self.observation_space, self.action_space = observation_space, action_space
         self.obs_kind = observation_kind(observation_space)
-        self.actions = ActionCodec(action_space)
+        self.actions = ActionCodec(action_space, "Dreamer")
         kw = {"norm": cfg.norm, "act": cfg.act}
         if self.obs_kind == "image":
             self.encoder: nn.Module = ConvEncoder(3, cfg.cnn_depth, 64, **kw)
