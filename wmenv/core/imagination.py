@@ -8,17 +8,19 @@ truncates at the imagination horizon and resets finished members individually fr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from tensordict import TensorDictBase
 from torchrl.data import Binary, Bounded, Composite, MultiCategorical, TensorSpec
 
 from wmenv.core.errors import InvalidActionError, ModelOutputError, ResetNeededError
 from wmenv.core.protocol import StartStates, WorldModel
-from wmenv.core.specs import is_discrete, multi_nvec
+from wmenv.core.specs import is_discrete, multi_nvec, numpy_dtype
 
 __all__ = ["ImaginationCore", "ImaginedStep"]
 
@@ -78,7 +80,13 @@ class _Projector:
                 self.low, self.high = self.low.float(), self.high.float()
         self.shape = tuple(spec.shape)
 
-    def __call__(self, obs: Obs, n: int, what: str = "observation") -> Obs:
+    def float_leaves(self, obs: Obs) -> list[torch.Tensor]:
+        """The floating-point tensors of an (already shape-checked) observation."""
+        if self.children is not None:
+            return [t for k, p in self.children.items() for t in p.float_leaves(obs[k])]
+        return [obs] if obs.is_floating_point() else []
+
+    def __call__(self, obs: Obs, n: int, what: str = "observation", check_finite: bool = True) -> Obs:
         if self.children is not None:
             if not isinstance(obs, TensorDictBase):
                 raise ModelOutputError(
@@ -89,7 +97,7 @@ class _Projector:
             if missing:
                 raise ModelOutputError(f"{what}: missing keys {sorted(missing)}; got {sorted(obs.keys())}")
             return obs.__class__(
-                {k: p(obs[k], n, f"{what}[{k!r}]") for k, p in self.children.items()}, batch_size=[n]
+                {k: p(obs[k], n, f"{what}[{k!r}]", check_finite) for k, p in self.children.items()}, batch_size=[n]
             )
         if not isinstance(obs, torch.Tensor):
             raise ModelOutputError(f"{what}: expected a tensor, got {type(obs).__name__}")
@@ -97,7 +105,7 @@ class _Projector:
             raise ModelOutputError(
                 f"{what}: expected shape {(n, *self.shape)} (batch, *spec.shape), got {tuple(obs.shape)}"
             )
-        if obs.is_floating_point() and not bool(torch.isfinite(obs).all()):
+        if check_finite and obs.is_floating_point() and not bool(torch.isfinite(obs).all()):
             bad = (~torch.isfinite(obs)).reshape(n, -1).any(-1).nonzero().squeeze(-1).tolist()
             raise ModelOutputError(f"{what}: model returned NaN/inf for batch members {bad[:10]}")
         if self.low is not None:
@@ -152,6 +160,11 @@ class ImaginationCore:
         self.generator.seed()
         self.validate_actions = validate_actions
         self._project = _Projector(self.observation_spec, self.device)
+        # The common case (one unbounded float tensor) gets an inlined fast path in step().
+        self._plain_obs = self._project.children is None and self._project.low is None and (
+            self._project.dtype.is_floating_point
+        )
+        self._obs_shape = (self.num_envs, *self._project.shape)
         self._action_shape = (self.num_envs, *self.action_spec.shape)
         self._discrete = is_discrete(self.action_spec)
         self._act_low = self._act_high = None
@@ -160,9 +173,22 @@ class ImaginationCore:
         elif isinstance(self.action_spec, Bounded):
             self._act_low = self.action_spec.space.low.to(self.device, self.action_spec.dtype)
             self._act_high = self.action_spec.space.high.to(self.device, self.action_spec.dtype)
+        # NumPy copies of the bounds (the Gymnasium / SB3 faces hand the core NumPy actions), and
+        # the single upper bound of Discrete / MultiBinary actions as a Python int.
+        self._act_low_np = None if self._act_low is None else self._act_low.cpu().numpy()
+        self._act_high_np = None if self._act_high is None else self._act_high.cpu().numpy()
+        self._act_dtype = torch.int64 if self._discrete else self.action_spec.dtype
+        self._act_np_dtype = numpy_dtype(self._act_dtype)
+        self._act_high_int = (
+            int(self._act_high.max()) if self._discrete and bool((self._act_high == self._act_high.max()).all()) else None
+        )
         self._state: TensorDictBase | None = None
         self._obs: Obs | None = None
-        self.elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        # Episode lengths without a per-step tensor op: a Python step counter, and the counter's
+        # value when each member's episode started (changes only at resets).
+        self._t = 0
+        self._start = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._min_start = 0  # earliest start: the horizon test is skipped while it cannot fire
         self._all = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self._zeros_bool = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
@@ -183,6 +209,11 @@ class ImaginationCore:
         return self._obs
 
     @property
+    def elapsed(self) -> torch.Tensor:
+        """``(N,)`` steps taken in each member's current episode."""
+        return self._t - self._start
+
+    @property
     def state(self) -> TensorDictBase:
         """The current batch of model states."""
         if self._state is None:
@@ -192,52 +223,97 @@ class ImaginationCore:
     def check_action(self, action: Any) -> torch.Tensor:
         """Validate a batch of actions and return it as a tensor on the core's device.
 
+        NumPy input (what the Gymnasium and SB3 faces receive) is checked in NumPy and torch
+        input in torch, so a valid action costs a handful of cheap comparisons and one
+        conversion; the detailed diagnosis only runs when something is wrong.
+
         Raises:
             InvalidActionError: wrong shape, dtype or range, or NaN/inf.
         """
-        if not isinstance(action, torch.Tensor):
+        if isinstance(action, torch.Tensor):
+            kind = (
+                "f" if action.is_floating_point() else "c" if action.is_complex()
+                else "b" if action.dtype == torch.bool else "i"
+            )
+            low, high = self._act_low, self._act_high
+        else:
             try:
-                action = torch.as_tensor(action)
-            except (TypeError, ValueError, RuntimeError) as err:
+                action = np.asarray(action)
+            except (TypeError, ValueError) as err:
                 raise InvalidActionError(
                     f"action must be array-like of shape {self._action_shape}, got {type(action).__name__}: {err}"
                 ) from err
+            kind = action.dtype.kind
+            if kind not in "iufbc":
+                raise InvalidActionError(
+                    f"action must be a numeric array of shape {self._action_shape}, got dtype {action.dtype}"
+                )
+            low, high = self._act_low_np, self._act_high_np
         if not self.validate_actions:
-            return action.to(self.device, self.action_spec.dtype)
+            return self._to_torch(action)
         if tuple(action.shape) != self._action_shape:
             raise InvalidActionError(
                 f"expected actions of shape {self._action_shape} (num_envs, *action_shape), got {tuple(action.shape)}"
             )
         if self._discrete:
-            if action.is_floating_point() or action.is_complex() or action.dtype == torch.bool:
+            if kind not in "iu":
                 raise InvalidActionError(
                     f"expected integer actions for a discrete action space, got dtype {action.dtype}"
                 )
-            action = action.to(self.device, torch.int64)
-            ok = (action >= 0) & (action <= self._act_high)
-        else:
-            if action.dtype == torch.bool or action.is_complex():
-                raise InvalidActionError(f"expected real-valued actions, got dtype {action.dtype}")
-            action = action.to(self.device, self.action_spec.dtype)
-            if self._act_low is not None:
+            if self._act_high_int is not None and isinstance(action, torch.Tensor):  # one bound for all
+                lo, hi = torch.aminmax(action)
+                ok = lo.item() >= 0 and hi.item() <= self._act_high_int
+            elif self._act_high_int is not None and action.size <= 16:  # small batches: Python is cheaper
+                flat = action.ravel().tolist()
+                ok = min(flat) >= 0 and max(flat) <= self._act_high_int
+            elif self._act_high_int is not None:
+                ok = action.min() >= 0 and action.max() <= self._act_high_int
+            else:
+                ok = bool((action >= 0).all()) and bool((action <= high).all())
+            if not ok:
+                self._raise_bad_action(action)
+            return self._to_torch(action)
+        if kind in "bc":
+            raise InvalidActionError(f"expected real-valued actions, got dtype {action.dtype}")
+        if low is not None:
+            if not (bool((action >= low).all()) and bool((action <= high).all())):
+                # Out of the exact range (or NaN): clamp float noise at the bounds, refuse the rest.
+                action = torch.as_tensor(action, device=self.device).to(self.action_spec.dtype)
                 ok = (action >= self._act_low - 1e-5) & (action <= self._act_high + 1e-5)
-                action = torch.maximum(torch.minimum(action, self._act_high), self._act_low)
-            else:
-                ok = torch.isfinite(action)
-        if not bool(ok.all()):
-            bad = (~ok).reshape(self.num_envs, -1).any(-1).nonzero().squeeze(-1)
-            i = int(bad[0])
-            if self._discrete:
-                expected = f"integers in [0, {self._act_high.tolist()}]"
-            elif self._act_low is not None:
-                expected = f"finite values in [{self._act_low.tolist()}, {self._act_high.tolist()}]"
-            else:
-                expected = "finite values"
-            raise InvalidActionError(
-                f"expected actions {expected}; env {i} got {action[i].tolist()} "
-                f"({bad.numel()} of {self.num_envs} members out of range or NaN)"
-            )
-        return action
+                if not bool(ok.all()):
+                    self._raise_bad_action(action)
+                return torch.maximum(torch.minimum(action, self._act_high), self._act_low)
+        elif not math.isfinite(float(action.sum())):
+            self._raise_bad_action(action)
+        return self._to_torch(action)
+
+    def _to_torch(self, action: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """The action as the spec's dtype on the core's device; NumPy input is copied, so a
+        model that keeps the action never shares memory with the caller's buffer."""
+        if isinstance(action, torch.Tensor):
+            return action.to(self.device, self._act_dtype)
+        t = torch.from_numpy(np.array(action, dtype=self._act_np_dtype))
+        return t if self.device.type == "cpu" else t.to(self.device)
+
+    def _raise_bad_action(self, action: Any) -> None:
+        """Name the first offending member and what was expected."""
+        action = torch.as_tensor(action)
+        if self._discrete:
+            ok = (action >= 0) & (action <= self._act_high.to(action.device))
+            expected = f"integers in [0, {self._act_high.tolist()}]"
+        elif self._act_low is not None:
+            low, high = self._act_low.to(action.device), self._act_high.to(action.device)
+            ok = (action >= low - 1e-5) & (action <= high + 1e-5)
+            expected = f"finite values in [{self._act_low.tolist()}, {self._act_high.tolist()}]"
+        else:
+            ok = torch.isfinite(action)
+            expected = "finite values"
+        bad = (~ok).reshape(self.num_envs, -1).any(-1).nonzero().squeeze(-1)
+        i = int(bad[0])
+        raise InvalidActionError(
+            f"expected actions {expected}; env {i} got {action[i].tolist()} "
+            f"({bad.numel()} of {self.num_envs} members out of range or NaN)"
+        )
 
     def _check_output(self, out: Any, n: int, keys: tuple[str, ...], where: str) -> None:
         if not isinstance(out, TensorDictBase | Mapping):
@@ -290,7 +366,8 @@ class ImaginationCore:
         state = out["state"]
         if full:
             self._state, self._obs = state, obs
-            self.elapsed = torch.zeros_like(self.elapsed)
+            self._start = torch.full_like(self._start, self._t)
+            self._min_start = self._t
         else:
             # Out of place: earlier observations handed out must never change under the caller.
             new_state = self._state.clone()
@@ -298,7 +375,8 @@ class ImaginationCore:
             new_obs = self._obs.clone()
             new_obs[mask] = obs
             self._state, self._obs = new_state, new_obs
-            self.elapsed = self.elapsed.masked_fill(mask, 0)
+            self._start = self._start.masked_fill(mask, self._t)
+            self._min_start = int(self._start.min())
         return self._obs
 
     def step(self, action: Any, *, autoreset: str | None = None, reset_mask: torch.Tensor | None = None) -> ImaginedStep:
@@ -319,9 +397,11 @@ class ImaginationCore:
         action = self.check_action(action)
         n = self.num_envs
         out = self.model.step(self._state, action, generator=self.generator)
-        self._check_output(out, n, ("state", "observation", "reward", "terminated"), "step")
-        reward = out["reward"]
-        terminated = out["terminated"]
+        try:
+            reward, terminated, raw_obs, state = out["reward"], out["terminated"], out["observation"], out["state"]
+        except (KeyError, TypeError, IndexError):
+            self._check_output(out, n, ("state", "observation", "reward", "terminated"), "step")
+            raise
         if reward.shape != (n,):
             if reward.shape == (n, 1):
                 reward = reward.squeeze(-1)
@@ -332,22 +412,37 @@ class ImaginationCore:
                 terminated = terminated.squeeze(-1)
             else:
                 raise ModelOutputError(f"step terminated: expected shape ({n},), got {tuple(terminated.shape)}")
-        if not bool(torch.isfinite(reward).all()):
-            bad = (~torch.isfinite(reward)).nonzero().squeeze(-1).tolist()
-            raise ModelOutputError(f"step reward: model returned NaN/inf for batch members {bad[:10]}")
-        reward = reward.to(torch.float32)
-        terminated = terminated.to(torch.bool)
-        obs = self._project(out["observation"], n, "step observation")
-        self._state = out["state"]
-        self._obs = obs
-        self.elapsed = self.elapsed + 1
-        if self.max_episode_steps is not None:
-            truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
+        # NaN and inf survive a sum: one reduction per tensor checks the whole batch. Only when
+        # it fails (or overflows) does the per-member diagnosis below run.
+        if self._plain_obs and type(raw_obs) is torch.Tensor and raw_obs.shape == self._obs_shape:
+            obs = raw_obs.clone() if raw_obs.dtype == self._project.dtype else raw_obs.to(self._project.dtype)
+            finite = math.isfinite(reward.sum().item()) and math.isfinite(raw_obs.sum().item())
         else:
-            truncated = self._zeros_bool
-        if "truncated" in out.keys():  # a model may end episodes itself (e.g. the callables API)
-            truncated = truncated | (out["truncated"].reshape(n).to(torch.bool) & ~terminated)
-        result = ImaginedStep(obs, reward, terminated, truncated, info=out.get("info", None))
+            obs = self._project(raw_obs, n, "step observation", check_finite=False)
+            finite = all(math.isfinite(t.sum().item()) for t in (reward, *self._project.float_leaves(raw_obs)))
+        if not finite:
+            if not bool(torch.isfinite(reward).all()):
+                bad = (~torch.isfinite(reward)).nonzero().squeeze(-1).tolist()
+                raise ModelOutputError(f"step reward: model returned NaN/inf for batch members {bad[:10]}")
+            self._project(raw_obs, n, "step observation")  # raises, naming the members
+        if reward.dtype != torch.float32:
+            reward = reward.to(torch.float32)
+        if terminated.dtype != torch.bool:
+            terminated = terminated.to(torch.bool)
+        self._state = state
+        self._obs = obs
+        self._t += 1
+        horizon = self.max_episode_steps
+        if horizon is not None and self._t - self._min_start >= horizon:
+            truncated = (self._start <= self._t - horizon) & ~terminated
+        else:  # no member can have reached the horizon yet
+            truncated = torch.zeros(n, dtype=torch.bool, device=self.device)
+        info = None
+        if len(out.keys()) > 4:  # optional outputs
+            if "truncated" in out.keys():  # a model may end episodes itself (e.g. the callables API)
+                truncated = truncated | (out["truncated"].reshape(n).to(torch.bool) & ~terminated)
+            info = out.get("info", None)
+        result = ImaginedStep(obs, reward, terminated, truncated, info=info)
         if reset_mask is not None:
             reset_mask = torch.as_tensor(reset_mask, dtype=torch.bool, device=self.device)
             if bool(reset_mask.any()):

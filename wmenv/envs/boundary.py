@@ -14,7 +14,7 @@ from wmenv.core.callables import CallableWorldModel
 from wmenv.core.imagination import ImaginationCore
 from wmenv.core.protocol import StartStates, WorldModel
 
-__all__ = ["build_core", "to_numpy", "action_to_torch"]
+__all__ = ["build_core", "to_numpy", "index_obs"]
 
 
 def build_core(
@@ -70,9 +70,11 @@ def build_core(
 
 def to_numpy(obs: torch.Tensor | TensorDictBase) -> np.ndarray | dict[str, np.ndarray]:
     """Batched observation(s) to NumPy (a dict of arrays for composite observations)."""
+    if type(obs) is torch.Tensor:
+        return obs.numpy(force=True)
     if isinstance(obs, TensorDictBase):
         return {str(k): to_numpy(v) for k, v in obs.items()}
-    return obs.detach().cpu().numpy()
+    return obs.numpy(force=True)
 
 
 def index_obs(obs: np.ndarray | dict[str, np.ndarray], i: int) -> np.ndarray | dict[str, np.ndarray]:
@@ -80,13 +82,3 @@ def index_obs(obs: np.ndarray | dict[str, np.ndarray], i: int) -> np.ndarray | d
     if isinstance(obs, dict):
         return {k: v[i] for k, v in obs.items()}
     return obs[i]
-
-
-def action_to_torch(action: Any, device: torch.device) -> torch.Tensor:
-    """A NumPy / list / scalar action batch to torch without an extra copy where possible."""
-    if isinstance(action, torch.Tensor):
-        return action
-    arr = np.asarray(action)
-    if arr.dtype == object:
-        return torch.as_tensor(arr.tolist())
-    return torch.as_tensor(arr, device=device)

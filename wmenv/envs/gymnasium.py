@@ -12,7 +12,7 @@ import torch
 from wmenv.core.errors import InvalidActionError
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import action_to_torch, build_core, index_obs, to_numpy
+from wmenv.envs.boundary import build_core, index_obs, to_numpy
 
 __all__ = ["WorldModelEnv"]
 
@@ -79,7 +79,6 @@ class WorldModelEnv(gym.Env):
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
         self._initial_seed = seed
-        self._discrete = isinstance(self.action_space, gym.spaces.Discrete)
         self._action_shape = (1, *self.core.action_spec.shape)
         self._last_obs: np.ndarray | dict[str, np.ndarray] | None = None
 
@@ -100,25 +99,20 @@ class WorldModelEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Advance the imagined episode by one step."""
-        a = action_to_torch(action, self.core.device)
-        if self._discrete and a.dim() == 0:
-            a = a.reshape(1)
-        elif tuple(a.shape) == self._action_shape[1:]:
-            a = a.unsqueeze(0)
+        if isinstance(action, torch.Tensor):
+            a = action
         else:
+            a = np.asarray(action)
+            if a.dtype == object:
+                raise InvalidActionError(f"expected a numeric action for {self.action_space}, got {action!r}")
+        if tuple(a.shape) != self._action_shape[1:]:
             raise InvalidActionError(
                 f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got "
                 f"{tuple(a.shape)}"
             )
-        out = self.core.step(a)
+        out = self.core.step(a[None])
         self._last_obs = index_obs(to_numpy(out.observation), 0)
-        return (
-            self._last_obs,
-            float(out.reward[0]),
-            bool(out.terminated[0]),
-            bool(out.truncated[0]),
-            self._info(),
-        )
+        return self._last_obs, out.reward.item(), out.terminated.item(), out.truncated.item(), self._info()
 
     def render(self) -> np.ndarray | None:
         """The current observation as an RGB frame, for image observations."""

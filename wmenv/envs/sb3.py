@@ -12,7 +12,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import action_to_torch, build_core, index_obs, to_numpy
+from wmenv.envs.boundary import build_core, index_obs, to_numpy
 
 __all__ = ["WorldModelSB3VecEnv"]
 
@@ -47,7 +47,7 @@ class WorldModelSB3VecEnv(VecEnv):
         self.render_mode = None
         super().__init__(num_envs, spec_to_space(self.core.observation_spec), spec_to_space(self.core.action_spec))
         self.max_episode_steps = max_episode_steps
-        self._actions: torch.Tensor | None = None
+        self._actions: Any = None
         if seed is not None:
             self.seed(seed)
 
@@ -61,7 +61,7 @@ class WorldModelSB3VecEnv(VecEnv):
         return to_numpy(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = action_to_torch(actions, self.core.device)
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
@@ -69,14 +69,15 @@ class WorldModelSB3VecEnv(VecEnv):
         out = self.core.step(self._actions, autoreset="same_step")
         self._actions = None
         obs = to_numpy(out.observation)
-        dones = (out.terminated | out.truncated).cpu().numpy()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        if out.reset_mask is not None:
-            final = to_numpy(out.final_observation)
-            truncated = out.truncated.cpu().numpy()
-            for i in np.flatnonzero(dones):  # only the members that finished
-                infos[i]["terminal_observation"] = index_obs(final, int(i))
-                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        if out.reset_mask is None:  # nobody finished
+            return obs, out.reward.cpu().numpy(), np.zeros(self.num_envs, dtype=bool), infos
+        dones = out.reset_mask.cpu().numpy()
+        final = to_numpy(out.final_observation)
+        truncated = out.truncated.cpu().numpy()
+        for i in np.flatnonzero(dones):  # only the members that finished
+            infos[i]["terminal_observation"] = index_obs(final, int(i))
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i])
         return obs, out.reward.cpu().numpy(), dones, infos
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import action_to_torch, build_core, index_obs, to_numpy
+from wmenv.envs.boundary import build_core, index_obs, to_numpy
 
 __all__ = ["WorldModelVectorEnv"]
 
@@ -74,7 +74,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.max_episode_steps = max_episode_steps
         self._initial_seed = seed
-        self._autoreset = torch.zeros(num_envs, dtype=torch.bool, device=self.core.device)
+        self._autoreset = np.zeros(num_envs, dtype=bool)  # next-step mode: members to reset on the next step
+        self._any_autoreset = False
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -91,25 +92,29 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if mask is not None:
-            mask = torch.as_tensor(np.asarray(mask), dtype=torch.bool, device=self.core.device)
-            obs = self.core.reset(mask, seed=seed, options=options)
+            mask = np.asarray(mask, dtype=bool).reshape(self.num_envs)
+            obs = self.core.reset(torch.from_numpy(mask).to(self.core.device), seed=seed, options=options)
             self._autoreset = self._autoreset & ~mask
         else:
             obs = self.core.reset(seed=seed, options=options)
-            self._autoreset = torch.zeros_like(self._autoreset)
+            self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._any_autoreset = bool(self._autoreset.any())
         return to_numpy(obs), {}
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every member in one forward pass."""
-        a = action_to_torch(actions, self.core.device)
         infos: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            out = self.core.step(a, reset_mask=self._autoreset)
-            self._autoreset = out.terminated | out.truncated
+            mask = self._autoreset if self._any_autoreset else None
+            out = self.core.step(actions, reset_mask=None if mask is None else torch.from_numpy(mask))
             obs = to_numpy(out.observation)
+            terminated, truncated = out.terminated.cpu().numpy(), out.truncated.cpu().numpy()
+            self._autoreset = terminated | truncated
+            self._any_autoreset = bool(self._autoreset.any())
         else:
-            out = self.core.step(a, autoreset="same_step")
+            out = self.core.step(actions, autoreset="same_step")
             obs = to_numpy(out.observation)
+            terminated, truncated = out.terminated.cpu().numpy(), out.truncated.cpu().numpy()
             if out.reset_mask is not None:
                 mask = out.reset_mask.cpu().numpy()
                 final = to_numpy(out.final_observation)
@@ -120,13 +125,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                 infos["_final_obs"] = mask
                 infos["final_info"] = {}
                 infos["_final_info"] = mask
-        return (
-            obs,
-            out.reward.cpu().numpy().astype(np.float64),
-            out.terminated.cpu().numpy(),
-            out.truncated.cpu().numpy(),
-            infos,
-        )
+        return obs, out.reward.cpu().numpy().astype(np.float64), terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to close: no subprocesses, one model."""
