@@ -7,7 +7,7 @@ from wmenv.cli import main
 
 def test_perf_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "perf.json"
-    assert main(["perf", "--sizes", "1,4", "--steps", "5", "--json", str(out)]) == 0
+    assert main(["perf", "--sizes", "1,4", "--steps", "5", "--repeats", "2", "--json", str(out)]) == 0
     data = json.loads(out.read_text())["results"]
     assert set(data) == {"1", "4"}
     assert {"raw", "single", "vector", "torchrl", "sb3", "vector_ratio"} <= set(data["1"])
@@ -18,5 +18,5 @@ def test_perf_writes_table_and_json(tmp_path, capsys):
 def test_perf_leaves_autograd_on():
     import torch
 
-    main(["perf", "--sizes", "1", "--steps", "2"])
+    main(["perf", "--sizes", "1", "--steps", "2", "--repeats", "1"])
     assert torch.is_grad_enabled()

@@ -38,40 +38,39 @@ def perf_model(kind: str = "mlp") -> tuple[Any, Any]:
     return model, fake_start_states(model, n=1024)
 
 
-def _paired(raw: Callable[[int], None], face: Callable[[int], None], steps: int, n: int,
-            repeats: int = 5) -> tuple[float, float]:
-    """Best-of-``repeats`` steps/s of the raw step and of a face, measured alternately.
+def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` steps/s of each loop, the loops taking turns within every round.
 
-    Alternating the two keeps the ratio honest on a machine whose load changes while it runs.
+    Taking turns keeps the ratios honest on a machine whose speed drifts while it runs (shared
+    cores, frequency scaling): every loop sees the same conditions, and the best round of each
+    is the one least disturbed.
     """
-    raw(max(steps // 10, 3))  # warm-up
-    face(max(steps // 10, 3))
-    best_raw = best_face = float("inf")
+    for loop in loops.values():  # warm-up
+        loop(max(steps // 10, 3))
+    best = dict.fromkeys(loops, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        raw(steps)
-        best_raw = min(best_raw, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        face(steps)
-        best_face = min(best_face, time.perf_counter() - t0)
-    return steps * n / best_raw, steps * n / best_face
+        for name, loop in loops.items():
+            t0 = time.perf_counter()
+            loop(steps)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: steps * n / t for name, t in best.items()}
 
 
-def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 100) -> dict[str, float]:
-    """Imagined steps/s of the raw model step and of each face at batch size ``n``."""
+def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 100,
+            repeats: int = 9) -> dict[str, float]:
+    """Imagined steps/s of the raw model step and of each face at batch size ``n``, and each
+    face's ratio to the raw step (``<face>_ratio``)."""
     with torch.no_grad():  # scoped: never leave autograd switched off for the caller
-        return _measure(n, steps, model, start_states, horizon)
+        return _measure(n, steps, model, start_states, horizon, repeats)
 
 
-def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) -> dict[str, float]:
-    from tensordict import TensorDict
-
+def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int, repeats: int) -> dict[str, float]:
     from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv, WorldModelTorchRLEnv, WorldModelVectorEnv
 
     g = torch.Generator().manual_seed(0)
     acts_t = torch.randint(0, 2, (steps + 8, n), generator=g)
     acts_np = acts_t.numpy()
-    out: dict[str, float] = {}
+    loops: dict[str, Callable[[int], None]] = {}
 
     ctx = start_states.sample(n, generator=g)
     state0 = model.initial_state(ctx, generator=g)["state"]
@@ -81,13 +80,7 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) ->
         for i in range(k):
             state = model.step(state, acts_t[i], generator=g)["state"]
 
-    raws: list[float] = []
-
-    def pair(name: str, face: Callable[[int], None]) -> None:
-        r, f = _paired(raw, face, steps, n)
-        raws.append(r)
-        out[name] = f
-        out[f"{name}_ratio"] = f / r
+    loops["raw"] = raw
 
     if n == 1:
         env = WorldModelEnv(model, start_states, max_episode_steps=horizon)
@@ -100,7 +93,7 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) ->
                 if term or trunc:
                     env.reset()
 
-        pair("single", single)
+        loops["single"] = single
 
     venv = WorldModelVectorEnv(model, start_states, n, max_episode_steps=horizon)
     venv.reset(seed=0)
@@ -109,18 +102,19 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) ->
         for i in range(k):
             venv.step(acts_np[i])
 
-    pair("vector", vector)
+    loops["vector"] = vector
 
     tenv = WorldModelTorchRLEnv(model, start_states, n, max_episode_steps=horizon)
-    td0 = tenv.reset()
+    carried = {"td": tenv.reset()}
 
-    def torchrl(k: int) -> None:
-        td = td0
+    def torchrl(k: int) -> None:  # as a collector does: the policy writes "action" into the carried td
+        td = carried["td"]
         for i in range(k):
-            td = TensorDict({"action": acts_t[i]}, batch_size=[n])
+            td.set("action", acts_t[i])
             _, td = tenv.step_and_maybe_reset(td)
+        carried["td"] = td
 
-    pair("torchrl", torchrl)
+    loops["torchrl"] = torchrl
 
     sb3 = WorldModelSB3VecEnv(model, start_states, n, max_episode_steps=horizon, seed=0)
     sb3.reset()
@@ -129,8 +123,11 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int) ->
         for i in range(k):
             sb3.step(acts_np[i])
 
-    pair("sb3", sb3_step)
-    out["raw"] = max(raws)
+    loops["sb3"] = sb3_step
+    out = _round_robin(loops, steps, n, repeats)
+    for name in list(out):
+        if name != "raw":
+            out[f"{name}_ratio"] = out[name] / out["raw"]
     return out
 
 
@@ -150,11 +147,11 @@ def run(args: argparse.Namespace) -> int:
     results: dict[int, dict[str, float]] = {}
     for n in sizes:
         steps = args.steps if args.steps else max(30, min(1000, 40_000 // n))
-        results[n] = measure(n, steps, model, start_states)
+        results[n] = measure(n, steps, model, start_states, repeats=args.repeats)
         print(f"N={n}: " + ", ".join(f"{k}={v:,.2f}" for k, v in results[n].items()), flush=True)
     print()
     print(format_table(results))
-    print("\n(in parentheses: ratio to the raw batched model step, measured alternately with the face)")
+    print("\n(in parentheses: ratio to the raw batched model step; raw and faces take turns in every round)")
     if args.json:
         payload = {
             "model": args.model,
@@ -175,6 +172,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--sizes", default="1,16,256,1024", help="batch sizes N, comma separated")
     p.add_argument("--steps", type=int, default=0, help="steps per measurement (default: scaled with N)")
+    p.add_argument("--repeats", type=int, default=9, help="rounds; each figure is the best round")
     p.add_argument("--model", choices=["mlp", "linear"], default="mlp", help="model measured")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=run)

@@ -109,5 +109,12 @@ class WorldModelTorchRLEnv(EnvBase):
             device=self.device,
         )
 
+    def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        # EnvBase reshapes rewards and fills in missing done keys here; ``_step`` already emits
+        # ``reward`` as (N, 1) and all three done keys, so only the optional type checks remain.
+        if self.run_type_checks:
+            return super()._step_proc_data(next_tensordict)
+        return next_tensordict
+
     def _set_seed(self, seed: int | None) -> None:
         self.core.seed(seed)
