@@ -78,7 +78,17 @@ class _Projector:
                 self.low, self.high = self.low.to(self.dtype), self.high.to(self.dtype)
             else:
                 self.low, self.high = self.low.float(), self.high.float()
+        # clamp() arguments: Python scalars when one bound holds for every entry (cheapest), else tensors
+        self.bounds: tuple[Any, Any] | None = None
+        if self.low is not None:
+            lo, hi = self.low.flatten(), self.high.flatten()
+            uniform = lo.numel() > 0 and bool((lo == lo[0]).all()) and bool((hi == hi[0]).all())
+            self.bounds = (lo[0].item(), hi[0].item()) if uniform else (self.low, self.high)
         self.shape = tuple(spec.shape)
+
+    def fast(self, obs: torch.Tensor) -> torch.Tensor:
+        """Projection of a float tensor already known to have the right shape and dtype."""
+        return obs.clone() if self.bounds is None else obs.clamp(*self.bounds)
 
     def float_leaves(self, obs: Obs) -> list[torch.Tensor]:
         """The floating-point tensors of an (already shape-checked) observation."""
@@ -111,7 +121,7 @@ class _Projector:
         if self.low is not None:
             if self.integer and obs.is_floating_point():
                 obs = obs.round()
-            obs = torch.maximum(torch.minimum(obs.to(self.low.dtype), self.high), self.low)
+            obs = obs.to(self.low.dtype).clamp(*self.bounds)
             return obs.to(self.dtype) if obs.dtype != self.dtype else obs
         return obs.to(self.dtype) if obs.dtype != self.dtype else obs.clone()
 
@@ -160,10 +170,8 @@ class ImaginationCore:
         self.generator.seed()
         self.validate_actions = validate_actions
         self._project = _Projector(self.observation_spec, self.device)
-        # The common case (one unbounded float tensor) gets an inlined fast path in step().
-        self._plain_obs = self._project.children is None and self._project.low is None and (
-            self._project.dtype.is_floating_point
-        )
+        # The common case (one float tensor) gets an inlined fast path in step().
+        self._plain_obs = self._project.children is None and self._project.dtype.is_floating_point
         self._obs_shape = (self.num_envs, *self._project.shape)
         self._action_shape = (self.num_envs, *self.action_spec.shape)
         self._discrete = is_discrete(self.action_spec)
@@ -177,6 +185,7 @@ class ImaginationCore:
         # the single upper bound of Discrete / MultiBinary actions as a Python int.
         self._act_low_np = None if self._act_low is None else self._act_low.cpu().numpy()
         self._act_high_np = None if self._act_high is None else self._act_high.cpu().numpy()
+        self._on_cpu = self.device.type == "cpu"
         self._act_dtype = torch.int64 if self._discrete else self.action_spec.dtype
         self._act_np_dtype = numpy_dtype(self._act_dtype)
         self._act_high_int = (
@@ -293,7 +302,7 @@ class ImaginationCore:
         if isinstance(action, torch.Tensor):
             return action.to(self.device, self._act_dtype)
         t = torch.from_numpy(np.array(action, dtype=self._act_np_dtype))
-        return t if self.device.type == "cpu" else t.to(self.device)
+        return t if self._on_cpu else t.to(self.device)
 
     def _raise_bad_action(self, action: Any) -> None:
         """Name the first offending member and what was expected."""
@@ -397,9 +406,12 @@ class ImaginationCore:
         action = self.check_action(action)
         n = self.num_envs
         out = self.model.step(self._state, action, generator=self.generator)
-        try:
-            reward, terminated, raw_obs, state = out["reward"], out["terminated"], out["observation"], out["state"]
-        except (KeyError, TypeError, IndexError):
+        try:  # one pass over the entries is cheaper than four TensorDict look-ups
+            entries = dict(out.items())
+            reward, terminated, raw_obs, state = (
+                entries["reward"], entries["terminated"], entries["observation"], entries["state"]
+            )
+        except (KeyError, TypeError, AttributeError):
             self._check_output(out, n, ("state", "observation", "reward", "terminated"), "step")
             raise
         if reward.shape != (n,):
@@ -414,9 +426,12 @@ class ImaginationCore:
                 raise ModelOutputError(f"step terminated: expected shape ({n},), got {tuple(terminated.shape)}")
         # NaN and inf survive a sum: one reduction per tensor checks the whole batch. Only when
         # it fails (or overflows) does the per-member diagnosis below run.
-        if self._plain_obs and type(raw_obs) is torch.Tensor and raw_obs.shape == self._obs_shape:
-            obs = raw_obs.clone() if raw_obs.dtype == self._project.dtype else raw_obs.to(self._project.dtype)
-            finite = math.isfinite(reward.sum().item()) and math.isfinite(raw_obs.sum().item())
+        if (
+            self._plain_obs and type(raw_obs) is torch.Tensor and raw_obs.shape == self._obs_shape
+            and raw_obs.dtype == self._project.dtype
+        ):
+            obs = self._project.fast(raw_obs)
+            finite = math.isfinite((reward if n == 1 else reward.sum()).item()) and math.isfinite(raw_obs.sum().item())
         else:
             obs = self._project(raw_obs, n, "step observation", check_finite=False)
             finite = all(math.isfinite(t.sum().item()) for t in (reward, *self._project.float_leaves(raw_obs)))
@@ -438,10 +453,10 @@ class ImaginationCore:
         else:  # no member can have reached the horizon yet
             truncated = torch.zeros(n, dtype=torch.bool, device=self.device)
         info = None
-        if len(out.keys()) > 4:  # optional outputs
-            if "truncated" in out.keys():  # a model may end episodes itself (e.g. the callables API)
-                truncated = truncated | (out["truncated"].reshape(n).to(torch.bool) & ~terminated)
-            info = out.get("info", None)
+        if len(entries) > 4:  # optional outputs
+            if "truncated" in entries:  # a model may end episodes itself (e.g. the callables API)
+                truncated = truncated | (entries["truncated"].reshape(n).to(torch.bool) & ~terminated)
+            info = entries.get("info", None)
         result = ImaginedStep(obs, reward, terminated, truncated, info=info)
         if reset_mask is not None:
             reset_mask = torch.as_tensor(reset_mask, dtype=torch.bool, device=self.device)

@@ -99,16 +99,10 @@ class WorldModelEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """Advance the imagined episode by one step."""
-        if isinstance(action, torch.Tensor):
-            a = action
-        else:
-            a = np.asarray(action)
-            if a.dtype == object:
-                raise InvalidActionError(f"expected a numeric action for {self.action_space}, got {action!r}")
-        if tuple(a.shape) != self._action_shape[1:]:
+        a = action if isinstance(action, torch.Tensor) else np.asarray(action)
+        if a.shape != self._action_shape[1:]:
             raise InvalidActionError(
-                f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got "
-                f"{tuple(a.shape)}"
+                f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got {tuple(a.shape)}"
             )
         out = self.core.step(a[None])
         self._last_obs = index_obs(to_numpy(out.observation), 0)
