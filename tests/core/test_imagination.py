@@ -1,5 +1,6 @@
 """The batched imagination core: resets, stepping, truncation, validation, determinism."""
 
+import numpy as np
 import pytest
 import torch
 from tensordict import TensorDict
@@ -92,6 +93,46 @@ def test_bad_discrete_actions(action, match):
         core.step(action)
 
 
+@pytest.mark.parametrize("n", [3, 40])  # small batches take a pure-Python range check
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        (lambda n: np.zeros((n, 1), dtype=np.int64), r"shape \(\d+,\)"),
+        (lambda n: np.zeros(n, dtype=np.float32), "integer actions"),
+        (lambda n: np.r_[np.zeros(n - 1, dtype=np.int64), 5], r"env \d+ got 5"),
+        (lambda n: np.r_[-1, np.zeros(n - 1, dtype=np.int64)], r"env 0 got -1"),
+        (lambda n: np.array(["a"] * n), "numeric array"),
+    ],
+)
+def test_bad_numpy_discrete_actions(n, action, match):
+    core = make_core(n=n)
+    core.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=match):
+        core.step(action(n))
+
+
+def test_numpy_and_torch_actions_drive_identical_trajectories():
+    for kind, draw in [("discrete", lambda g: g.integers(0, 2, 6)), ("continuous", lambda g: g.uniform(-1, 1, (6, 2)))]:
+        cores = [make_core(n=6, action=kind) for _ in range(2)]
+        for core in cores:
+            core.reset(seed=3)
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+            a = draw(rng)
+            a_np = a if kind == "discrete" else a.astype(np.float64)  # float64 NumPy is cast like torch input
+            out_np = cores[0].step(a_np)
+            out_t = cores[1].step(torch.as_tensor(a).to(torch.int64 if kind == "discrete" else torch.float32))
+            assert torch.equal(out_np.observation, out_t.observation)
+            assert torch.equal(out_np.reward, out_t.reward)
+
+
+def test_numpy_actions_are_copied_not_shared():
+    core = make_core(n=2, action="continuous")
+    core.reset(seed=0)
+    a = np.full((2, 2), 0.5, dtype=np.float32)
+    assert not np.shares_memory(core.check_action(a).numpy(), a)
+
+
 def test_bad_continuous_actions():
     core = make_core(action="continuous")
     core.reset(seed=0)
@@ -102,6 +143,16 @@ def test_bad_continuous_actions():
     with pytest.raises(InvalidActionError, match="real-valued"):
         core.step(torch.ones(8, 2, dtype=torch.bool))
     assert core.step(torch.full((8, 2), 0.5)).observation.shape == (8, 4)
+    # the same checks on NumPy input (what the Gymnasium and SB3 faces pass)
+    with pytest.raises(InvalidActionError, match="out of range or NaN"):
+        core.step(np.full((8, 2), np.nan, dtype=np.float32))
+    with pytest.raises(InvalidActionError, match=r"finite values in \["):
+        core.step(np.full((8, 2), 3.0))
+    with pytest.raises(InvalidActionError, match="real-valued"):
+        core.step(np.ones((8, 2), dtype=bool))
+    # float noise just outside the bounds is clamped, not refused
+    clamped = core.check_action(np.full((8, 2), 1.0 + 1e-7, dtype=np.float64))
+    assert clamped.dtype == torch.float32 and float(clamped.max()) <= 1.0
 
 
 class BrokenModel(FakeWorldModel):

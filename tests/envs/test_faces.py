@@ -175,6 +175,29 @@ def test_torchrl_face_rollout_partial_reset_and_collector():
     assert len(batches) == 2 and batches[0].numel() == 64
 
 
+def test_torchrl_step_and_maybe_reset_matches_the_base_class_path():
+    """The face's one-call step-and-reset gives exactly what EnvBase's step + maybe_reset give."""
+    from torchrl.envs import EnvBase
+
+    model = FakeWorldModel(terminate_at=0.5)  # terminations and horizon cuts both happen
+    envs = [WorldModelTorchRLEnv(model, fake_start_states(model), num_envs=5, max_episode_steps=4, seed=7)
+            for _ in range(2)]
+    tds = [env.reset() for env in envs]
+    g = torch.Generator().manual_seed(0)
+    resets = 0
+    for _ in range(30):
+        action = torch.randint(0, 2, (5,), generator=g)
+        for td in tds:
+            td.set("action", action.clone())
+        done_fast, tds[0] = envs[0].step_and_maybe_reset(tds[0])
+        done_base, tds[1] = EnvBase.step_and_maybe_reset(envs[1], tds[1])
+        assert (done_fast == done_base).all(), "step outputs differ"
+        assert set(tds[0].keys(True)) == set(tds[1].keys(True))
+        assert (tds[0] == tds[1]).all(), "next root differs"
+        resets += int(done_base["next", "done"].sum())
+    assert resets > 5
+
+
 def test_gym_make_by_id_and_cleanrl_thunks():
     model = FakeWorldModel()
     start = fake_start_states(model)

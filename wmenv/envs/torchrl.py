@@ -15,6 +15,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
+from wmenv.core.imagination import ImaginedStep
 from wmenv.core.protocol import StartStates
 from wmenv.envs.boundary import build_core
 
@@ -70,6 +71,7 @@ class WorldModelTorchRLEnv(EnvBase):
             shape=(n,),
             device=core.device,
         )
+        self._validated = False
         if seed is not None:
             self.set_seed(seed)
 
@@ -93,21 +95,53 @@ class WorldModelTorchRLEnv(EnvBase):
             device=self.device,
         )
 
-    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        out = self.core.step(tensordict.get("action"))
+    def _next_td(self, out: ImaginedStep, obs: torch.Tensor | TensorDictBase) -> TensorDictBase:
         terminated = out.terminated.unsqueeze(-1)
         truncated = out.truncated.unsqueeze(-1)
-        return TensorDict(
-            {
-                **self._obs_td(out.observation),
-                "reward": out.reward.unsqueeze(-1),
-                "done": terminated | truncated,
-                "terminated": terminated,
-                "truncated": truncated,
-            },
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        source = {
+            **self._obs_td(obs),
+            "reward": out.reward.unsqueeze(-1),
+            "done": terminated | truncated,
+            "terminated": terminated,
+            "truncated": truncated,
+        }
+        if self._validated:
+            # As TorchRL's own GymLikeEnv does: once a checked construction has kept every value
+            # as it came (same device, shapes), later steps skip the per-entry validation.
+            return TensorDict._new_unsafe(source, batch_size=self.batch_size, device=self.device)
+        td = TensorDict(source, batch_size=self.batch_size, device=self.device)
+        self._validated = all(td.get(k) is v for k, v in source.items())
+        return td
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        out = self.core.step(tensordict.get("action"))
+        return self._next_td(out, out.observation)
+
+    def step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
+        """TorchRL's step-and-reset with the base class's generic per-step processing skipped.
+
+        As TorchRL's batched envs do (``ParallelEnv``, ``EnvPoolEnv``), this overrides the base
+        method for speed: ``_step`` already emits complete, correctly shaped outputs, so the
+        step goes straight to ``step_mdp``, and the base class's own ``maybe_reset`` runs only
+        when a member finished (so resets keep TorchRL's exact semantics). Inputs that need the
+        general machinery (partial ``"_step"``, a preset ``"next"``, another device, hooks,
+        type checks) take the base path.
+        """
+        keys = tensordict.keys()
+        if (
+            "_step" in keys or "next" in keys or tensordict.device != self.device or self.run_type_checks
+            or self._post_step_mdp_hooks is not None or self.__dict__.get("_torchrl_native_autoreset", False)
+            or self.__dict__.get("_compiled_step_and_maybe_reset") is not None
+        ):
+            return super().step_and_maybe_reset(tensordict)
+        self._assert_tensordict_shape(tensordict)
+        out = self.core.step(tensordict.get("action"))
+        next_td = self._next_td(out, out.observation)
+        tensordict.set("next", next_td)
+        tensordict_ = self._step_mdp(tensordict)
+        if bool(next_td.get("done").any()):
+            tensordict_ = self.maybe_reset(tensordict_)
+        return tensordict, tensordict_
 
     def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
         # EnvBase reshapes rewards and fills in missing done keys here; ``_step`` already emits
