@@ -275,8 +275,11 @@ class ImaginationCore:
             elif self._act_high_int is not None and action.size <= 16:  # small batches: Python is cheaper
                 flat = action.ravel().tolist()
                 ok = min(flat) >= 0 and max(flat) <= self._act_high_int
+            elif self._act_high_int is not None and action.dtype.kind == "i":
+                # seen as unsigned, negative integers are huge: one reduction checks both bounds
+                ok = action.view(action.dtype.str.replace("i", "u")).max() <= self._act_high_int
             elif self._act_high_int is not None:
-                ok = action.min() >= 0 and action.max() <= self._act_high_int
+                ok = action.max() <= self._act_high_int
             else:
                 ok = bool((action >= 0).all()) and bool((action <= high).all())
             if not ok:
@@ -366,8 +369,9 @@ class ImaginationCore:
         k = self.num_envs if full else int(mask.sum())
         if k == 0:
             return self.observation
+        full = full or k == self.num_envs  # everyone: no clone-and-scatter (same rows, same order)
         context = self.start_states.sample(k, generator=self.generator, seed=seed, options=options)
-        if isinstance(context, TensorDictBase):
+        if isinstance(context, TensorDictBase) and context.device != self.device:
             context = context.to(self.device)
         out = self.model.initial_state(context, generator=self.generator)
         self._check_output(out, k, ("state", "observation"), "initial_state")

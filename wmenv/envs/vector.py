@@ -110,7 +110,7 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
             obs = to_numpy(out.observation)
             terminated, truncated = out.terminated.cpu().numpy(), out.truncated.cpu().numpy()
             self._autoreset = terminated | truncated
-            self._any_autoreset = bool(self._autoreset.any())
+            self._any_autoreset = np.count_nonzero(self._autoreset) > 0
         else:
             out = self.core.step(actions, autoreset="same_step")
             obs = to_numpy(out.observation)
