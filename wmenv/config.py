@@ -185,6 +185,34 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def parse_env_kwargs(items: Iterable[str]) -> dict[str, Any]:
+    """Parse CLI ``KEY=VALUE`` env arguments into ``make_env`` keyword arguments.
+
+    Values are read as Python literals where they are one (``true``/``false``/``none`` in any
+    case, numbers, tuples, quoted strings); anything else stays a string (``render_mode=rgb_array``).
+    """
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"env argument {item!r} is not of the form KEY=VALUE (e.g. pixels=true)")
+        text = text.strip()
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            value: Any = lowered == "true"
+        elif lowered in ("none", "null"):
+            value = None
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text
+        out[key.strip()] = value
+    return out
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain-data dict of a (nested) config dataclass; tuples become lists."""
     return dataclasses.asdict(config)

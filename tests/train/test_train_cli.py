@@ -97,6 +97,38 @@ def test_default_run_dir_and_collection_with_model_policy(tmp_path):
     assert main(argv) == 0 and len(list(tmp_path.iterdir())) == 2  # a second run never reuses the dir
 
 
+def test_env_kwargs_reach_every_env_of_the_run_and_survive_resume(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    run = tmp_path / "run"
+    argv = ["train", "test_mlp", "--env", "CartPole-v1", "--env-kwarg", "max_episode_steps=7", "--steps", "10",
+            "--collect-every", "5", "--collect-steps", "30", "--run-dir", str(run), "--threads", "1", *FAST]
+    try:
+        assert main(argv) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["extra"]["user_state"]["args"]["env_kwargs"] == {"max_episode_steps": 7}
+    rows = replay_as_tensordict(load_replay(run / ckpt["extra"]["replay_snapshot"]))
+    lengths = torch.unique_consecutive(rows["episode"], return_counts=True)[1]
+    assert lengths.max() <= 8  # 7 steps + the stored final observation, in seed AND policy phases
+    assert main(["train", "--resume", str(run), "--steps", "15", "--no-progress"]) == 0
+    rows = replay_as_tensordict(load_replay(run / load_checkpoint(run / "checkpoint.pt")["extra"]["replay_snapshot"]))
+    assert torch.unique_consecutive(rows["episode"], return_counts=True)[1].max() <= 8
+
+
+def test_parse_env_kwargs():
+    from wmenv.config import parse_env_kwargs
+    from wmenv.core.errors import ConfigError
+
+    assert parse_env_kwargs(["pixels=True", "size=64", "scale=0.5", "mode=rgb_array", "x=none", "hw=(64, 64)"]) == {
+        "pixels": True, "size": 64, "scale": 0.5, "mode": "rgb_array", "x": None, "hw": (64, 64)}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_env_kwargs(["pixels"])
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
@@ -108,6 +140,9 @@ def test_default_run_dir_and_collection_with_model_policy(tmp_path):
         (["train", "test_mlp", "--env", "CartPole-v1", "hidden"], "not of the form key=value"),
         (["train", "test_mlp"], "needs a model and --env"),
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
+        (["train", "test_mlp", "--env", "CartPole-v1", "--env-kwarg", "oops"], "not of the form KEY=VALUE"),
+        (["train", "test_mlp", "--env", "CartPole-v1", "--threads", "0"], "--threads must be >= 1"),
+        (["collect", "--env", "CartPole-v1", "--steps", "5", "--out", "d", "--env-kwarg", "=1"], "KEY=VALUE"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, capsys, argv, match):

@@ -4,6 +4,7 @@ Usage::
 
     wmenv collect --env CartPole-v1 --steps 10000 --num-envs 4 --out data/cartpole
     wmenv train dreamerv3 --env CartPole-v1 --preset tiny --steps 2000 rssm.deter=64 trainer.lr=3e-4
+    wmenv train dreamer-wm --env cartpole-swingup --pixels --threads 1 --preset tiny --steps 500
     wmenv train --resume runs/20260101-120000_dreamerv3_CartPole-v1 --steps 4000
 
 Overrides ``key=value`` go to the model config; ``trainer.<field>=value`` to :class:`TrainerConfig`.
@@ -59,6 +60,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--capacity", type=int, default=None, help="replay rows kept (default: every row)")
     p.add_argument("--out", required=True, help="new directory for the saved replay")
+    _env_options(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_collect)
 
@@ -66,6 +68,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("model", nargs="?", help="registered model name (wmenv list)")
     t.add_argument("overrides", nargs="*", help="config overrides key=value (trainer.<field>=v)")
     t.add_argument("--env", help="env id to collect from")
+    _env_options(t)
     t.add_argument("--preset", default=None, help="model config preset (tiny, small, ...)")
     t.add_argument("--steps", type=int, default=None, help="total gradient updates of the run")
     t.add_argument("--seed-steps", type=int, default=1000, help="random env steps before training")
@@ -90,6 +93,30 @@ def register(subparsers: Any) -> None:
     _intermixed(t)
 
 
+def _env_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="make_env argument, repeatable (e.g. --env-kwarg frame_skip=2)")
+    p.add_argument("--pixels", action="store_true", help="image observations (same as --env-kwarg pixels=true)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is often fastest for tiny models)")
+
+
+def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``make_env`` keyword arguments from ``--env-kwarg`` and ``--pixels``; applies ``--threads``."""
+    from wmenv.config import parse_env_kwargs
+
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    kwargs = parse_env_kwargs(getattr(args, "env_kwarg", None) or [])
+    if getattr(args, "pixels", False):
+        kwargs["pixels"] = True
+    return kwargs
+
+
 def _error(command: str, err: Exception) -> int:
     print(f"wmenv {command}: error: {err}", file=sys.stderr)
     return 2
@@ -109,6 +136,7 @@ def run_collect(args: argparse.Namespace) -> int:
             )
         if args.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+        env_kwargs = _env_kwargs(args)
         scratch = out.with_name(f".{out.name}.scratch")
         capacity = args.capacity or 2 * args.steps + args.num_envs  # rows <= steps + episodes + envs
         replay = make_replay(capacity, scratch, seed=args.seed)
@@ -119,6 +147,7 @@ def run_collect(args: argparse.Namespace) -> int:
                 num_envs=args.num_envs,
                 seed=args.seed,
                 replay=replay,
+                env_kwargs=env_kwargs,
                 progress=not args.no_progress,
             )
             if out.exists():
@@ -214,8 +243,9 @@ def _start(args: argparse.Namespace) -> Any:
     spec = get_model_spec(args.model)
     config = create_config(args.model, args.preset, model_ov)  # unknown keys/presets raise here
     tconf = _trainer_config(args, spec, trainer_ov)
+    env_kwargs = _env_kwargs(args)
     _seed_everything(args.seed)
-    env = make_env(args.env)
+    env = make_env(args.env, **env_kwargs)
     model = create_model(spec.name, env=env, config=config)
     run_dir = _new_run_dir(args, spec.name)  # only once everything above worked
     if args.replay:
@@ -237,6 +267,7 @@ def _start(args: argparse.Namespace) -> Any:
     keep = ("model", "env", "preset", "seed_steps", "collect_every", "collect_steps", "num_envs", "seed")
     trainer.user_state = {"args": {k: getattr(args, k) for k in keep}, "env_steps": 0}
     trainer.user_state["args"]["overrides"] = model_ov
+    trainer.user_state["args"]["env_kwargs"] = env_kwargs
     return trainer
 
 
@@ -272,6 +303,9 @@ def _resume(args: argparse.Namespace) -> Any:
             raise RunDirError(
                 f"--resume {run_dir} is a run of model {saved!r}, not {args.model!r}; nothing changed"
             )
+    if args.env_kwarg or args.pixels:
+        raise RunDirError("--resume keeps the run's env arguments; drop --env-kwarg / --pixels")
+    _env_kwargs(args)  # --threads
     flags = {**_flag_overrides(args), **trainer_ov}
     if args.no_progress:
         flags["progress"] = False
@@ -306,7 +340,8 @@ def _loop(trainer: Any, progress: bool) -> None:
     env_steps = int(trainer.user_state.get("env_steps", 0))
     policy = _model_policy(trainer.model, seed=a["seed"] + env_steps) if a["collect_steps"] else None
     collector = Collector(
-        a["env"], trainer.replay, num_envs=a["num_envs"], seed=a["seed"] + env_steps, progress=progress
+        a["env"], trainer.replay, num_envs=a["num_envs"], seed=a["seed"] + env_steps, progress=progress,
+        env_kwargs=dict(a.get("env_kwargs") or {}),
     )
     try:
         if trainer.step == 0 and env_steps == 0 and a["seed_steps"] > 0:
@@ -356,8 +391,9 @@ def _run_stage(args: argparse.Namespace) -> int:
         run_dir = str(_new_run_dir(args, spec.name))
     module, _, name = str(driver).partition(":")
     run_stages = getattr(importlib.import_module(module), name)
+    env_kwargs = _env_kwargs(args)
     result = run_stages(
-        args.stage, run_dir, env_id=args.env, preset=args.preset or spec.default_preset,
+        args.stage, run_dir, env_id=args.env, env_kwargs=env_kwargs or None, preset=args.preset or spec.default_preset,
         overrides=parse_overrides(args.overrides or []), seed=args.seed, device=args.device or "cpu",
         progress=not args.no_progress,
     )
