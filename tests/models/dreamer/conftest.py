@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
-import torch
 from tensordict import TensorDict
 
 from wmenv.models.dreamer import DreamerConfig
@@ -39,14 +37,3 @@ def make_batch(obs_space: gym.Space, act_space: gym.Space, b: int = 3, t: int = 
 
 
 train = train_on_batch
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Seed, and use one intra-op thread: tiny models on a loaded 2-core machine run up to 50x
-    slower with two threads contending."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
 import torch
 from tensordict import TensorDict
 
@@ -69,13 +68,3 @@ def set_fixed_weights(module: torch.nn.Module) -> None:
     with torch.no_grad():
         for k, (_, p) in enumerate(sorted(module.named_parameters())):
             p.copy_(0.5 * torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.37 + k).reshape(p.shape))
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Seed, and one intra-op thread: tiny models on a shared 2-core machine are much faster so."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
