@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torch import nn
 
 from wmenv.nn.backbones import GRUBackbone, LSTMBackbone, TransformerBackbone
-from wmenv.nn.distributions import OneHotDist, gaussian_from_raw, sample_gaussian
 from wmenv.nn.mlp import MLP, Activation
+from wmenv.nn.rssm import LatentRSSMBase
 
 __all__ = ["BackboneRSSM", "STATE_KEYS"]
 
@@ -28,7 +27,7 @@ __all__ = ["BackboneRSSM", "STATE_KEYS"]
 STATE_KEYS = ("deter", "stoch", "carry")
 
 
-class BackboneRSSM(nn.Module):
+class BackboneRSSM(LatentRSSMBase):
     """Recurrent state-space model over a given backbone.
 
     Args:
@@ -60,31 +59,10 @@ class BackboneRSSM(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.deter, self.stoch, self.classes = backbone.out_dim, stoch, classes
-        self.unimix, self.min_std = unimix, min_std
-        self.discrete = classes > 0
-        self.stoch_flat = stoch * classes if self.discrete else stoch
-        stat_dim = stoch * classes if self.discrete else 2 * stoch
+        stat_dim = self._init_latent(backbone.out_dim, stoch, classes, unimix, min_std)
         self.img_in = MLP(self.stoch_flat + action_dim, None, hidden, 1, norm=norm, act=act)
         self.img_out = MLP(self.deter, stat_dim, hidden, 1, norm=norm, act=act)
         self.obs_out = MLP(self.deter + embed_dim, stat_dim, hidden, 1, norm=norm, act=act)
-
-    @property
-    def feature_dim(self) -> int:
-        """Size of :meth:`features`: ``D + S * C`` (discrete) or ``D + S`` (Gaussian)."""
-        return self.deter + self.stoch_flat
-
-    def _stats(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.discrete:
-            return {"logits": raw.reshape(*raw.shape[:-1], self.stoch, self.classes)}
-        mean, std = gaussian_from_raw(raw, self.min_std)
-        return {"mean": mean, "std": std}
-
-    def _sample(self, stats: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None) -> torch.Tensor:
-        if self.discrete:
-            dist = OneHotDist(stats["logits"], self.unimix)
-            return dist.sample(generator) if sample else dist.mode()
-        return sample_gaussian(stats["mean"], stats["std"], generator) if sample else stats["mean"]
 
     def initial(self, batch: int, device: torch.device | str | None = None) -> TensorDictBase:
         """Initial state ``[batch]``: zero ``deter``, empty carry, the prior mode as ``stoch``."""
@@ -94,14 +72,8 @@ class BackboneRSSM(nn.Module):
         carry = self.backbone.initial(batch, device)
         return TensorDict({"deter": deter, "stoch": stoch, "carry": carry}, batch_size=[batch])
 
-    def features(self, state: TensorDictBase) -> torch.Tensor:
-        """``concat(deter, flatten(stoch))`` ``(..., feature_dim)``."""
-        stoch = state["stoch"].flatten(-2) if self.discrete else state["stoch"]
-        return torch.cat([state["deter"], stoch], -1)
-
     def _deter_step(self, state: TensorDictBase, action: torch.Tensor) -> tuple[torch.Tensor, TensorDictBase]:
-        stoch = state["stoch"].flatten(-2) if self.discrete else state["stoch"]
-        return self.backbone(self.img_in(torch.cat([stoch, action], -1)), state["carry"])
+        return self.backbone(self.img_in(torch.cat([self._flat_stoch(state["stoch"]), action], -1)), state["carry"])
 
     def img_step(
         self, state: TensorDictBase, action: torch.Tensor, *, sample: bool = True,
@@ -163,12 +135,3 @@ class BackboneRSSM(nn.Module):
         )
         prior = TensorDict({"deter": deter_seq, **self._stats(self.img_out(deter_seq))}, batch_size=[b, t])
         return post, prior, state
-
-    def kl(self, lhs: TensorDictBase, rhs: TensorDictBase) -> torch.Tensor:
-        """``KL(lhs || rhs)`` summed over latent variables, shape ``lhs.batch_size``."""
-        if self.discrete:
-            p = OneHotDist(lhs["logits"], self.unimix)
-            q = OneHotDist(rhs["logits"], self.unimix)
-            return (p.probs * (p.logits - q.logits)).sum((-1, -2))
-        m1, s1, m2, s2 = lhs["mean"], lhs["std"], rhs["mean"], rhs["std"]
-        return (torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5).sum(-1)

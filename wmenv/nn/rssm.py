@@ -22,10 +22,69 @@ from wmenv.nn.distributions import OneHotDist, gaussian_from_raw, sample_gaussia
 from wmenv.nn.mlp import MLP, Activation
 from wmenv.nn.recurrent import NormGRUCell
 
-__all__ = ["RSSM", "kl_loss"]
+__all__ = ["RSSM", "LatentRSSMBase", "kl_loss"]
 
 
-class RSSM(nn.Module):
+class LatentRSSMBase(nn.Module):
+    """What every RSSM here shares: the stochastic latent and its MLP heads' parameterisation.
+
+    A discrete latent (``classes > 0``: ``S`` categoricals with ``C`` classes, optional unimix)
+    or a diagonal Gaussian (``classes == 0``, std floored at ``min_std``); ``features`` is
+    ``concat(deter, flatten(stoch))``. Subclasses own the deterministic path (a GRU here, any
+    backbone in :class:`wmenv.nn.backbone_rssm.BackboneRSSM`).
+    """
+
+    def _init_latent(self, deter: int, stoch: int, classes: int, unimix: float, min_std: float) -> int:
+        """Set the latent attributes; returns the size of the distribution parameters."""
+        self.deter, self.stoch, self.classes = deter, stoch, classes
+        self.unimix, self.min_std = unimix, min_std
+        self.discrete = classes > 0
+        self.stoch_flat = stoch * classes if self.discrete else stoch
+        return stoch * classes if self.discrete else 2 * stoch
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of :meth:`features`: ``D + S * C`` (discrete) or ``D + S`` (Gaussian)."""
+        return self.deter + self.stoch_flat
+
+    def _stats(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.discrete:
+            return {"logits": raw.reshape(*raw.shape[:-1], self.stoch, self.classes)}
+        mean, std = gaussian_from_raw(raw, self.min_std)
+        return {"mean": mean, "std": std}
+
+    def _sample(
+        self, stats: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        if self.discrete:
+            dist = OneHotDist(stats["logits"], self.unimix)
+            return dist.sample(generator) if sample else dist.mode()
+        if not sample:
+            return stats["mean"]
+        return sample_gaussian(stats["mean"], stats["std"], generator)
+
+    def features(self, state: TensorDictBase) -> torch.Tensor:
+        """``concat(deter, flatten(stoch))`` ``(..., feature_dim)``."""
+        stoch = state["stoch"]
+        if self.discrete:
+            stoch = stoch.flatten(-2)
+        return torch.cat([state["deter"], stoch], -1)
+
+    def _flat_stoch(self, stoch: torch.Tensor) -> torch.Tensor:
+        return stoch.flatten(-2) if self.discrete else stoch
+
+    def kl(self, lhs: TensorDictBase, rhs: TensorDictBase) -> torch.Tensor:
+        """``KL(lhs || rhs)`` summed over latent variables, shape ``lhs.batch_size``."""
+        if self.discrete:
+            p = OneHotDist(lhs["logits"], self.unimix)
+            q = OneHotDist(rhs["logits"], self.unimix)
+            return (p.probs * (p.logits - q.logits)).sum((-1, -2))
+        m1, s1, m2, s2 = lhs["mean"], lhs["std"], rhs["mean"], rhs["std"]
+        kl = torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+        return kl.sum(-1)
+
+
+class RSSM(LatentRSSMBase):
     """GRU-based RSSM with a discrete (``classes > 0``) or Gaussian (``classes == 0``) latent.
 
     Args:
@@ -58,38 +117,12 @@ class RSSM(nn.Module):
         learned_initial: bool = True,
     ) -> None:
         super().__init__()
-        self.deter, self.stoch, self.classes = deter, stoch, classes
-        self.unimix, self.min_std = unimix, min_std
-        self.discrete = classes > 0
-        self.stoch_flat = stoch * classes if self.discrete else stoch
-        stat_dim = stoch * classes if self.discrete else 2 * stoch
+        stat_dim = self._init_latent(deter, stoch, classes, unimix, min_std)
         self.img_in = MLP(self.stoch_flat + action_dim, None, hidden, 1, norm=norm, act=act)
         self.gru = NormGRUCell(hidden, deter, norm=norm)
         self.img_out = MLP(deter, stat_dim, hidden, 1, norm=norm, act=act)
         self.obs_out = MLP(deter + embed_dim, stat_dim, hidden, 1, norm=norm, act=act)
         self.init_deter = nn.Parameter(torch.zeros(deter)) if learned_initial else None
-
-    @property
-    def feature_dim(self) -> int:
-        """Size of :meth:`features`: ``D + S * C`` (discrete) or ``D + S`` (Gaussian)."""
-        return self.deter + self.stoch_flat
-
-    # ------------------------------------------------------------------ distributions
-    def _stats(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.discrete:
-            return {"logits": raw.reshape(*raw.shape[:-1], self.stoch, self.classes)}
-        mean, std = gaussian_from_raw(raw, self.min_std)
-        return {"mean": mean, "std": std}
-
-    def _sample(
-        self, stats: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        if self.discrete:
-            dist = OneHotDist(stats["logits"], self.unimix)
-            return dist.sample(generator) if sample else dist.mode()
-        if not sample:
-            return stats["mean"]
-        return sample_gaussian(stats["mean"], stats["std"], generator)
 
     def initial(self, batch: int, device: torch.device | str | None = None) -> TensorDictBase:
         """Initial state ``[batch]``: the (learned) initial ``deter`` and its prior mode as ``stoch``."""
@@ -101,17 +134,9 @@ class RSSM(nn.Module):
         stoch = self._sample(self._stats(self.img_out(deter)), False, None)
         return TensorDict({"deter": deter, "stoch": stoch}, batch_size=[batch])
 
-    def features(self, state: TensorDictBase) -> torch.Tensor:
-        """``concat(deter, flatten(stoch))`` ``(..., feature_dim)``."""
-        stoch = state["stoch"]
-        if self.discrete:
-            stoch = stoch.flatten(-2)
-        return torch.cat([state["deter"], stoch], -1)
-
     # ------------------------------------------------------------------ dynamics
     def _deter_step(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        stoch = stoch.flatten(-2) if self.discrete else stoch
-        return self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
+        return self.gru(self.img_in(torch.cat([self._flat_stoch(stoch), action], -1)), deter)
 
     def img_step(
         self,
@@ -192,16 +217,6 @@ class RSSM(nn.Module):
         prior_stats = self._stats(self.img_out(deter_seq))  # batched over T
         prior = TensorDict({"deter": deter_seq, **prior_stats}, batch_size=[b, t])
         return post, prior
-
-    def kl(self, lhs: TensorDictBase, rhs: TensorDictBase) -> torch.Tensor:
-        """``KL(lhs || rhs)`` summed over latent variables, shape ``lhs.batch_size``."""
-        if self.discrete:
-            p = OneHotDist(lhs["logits"], self.unimix)
-            q = OneHotDist(rhs["logits"], self.unimix)
-            return (p.probs * (p.logits - q.logits)).sum((-1, -2))
-        m1, s1, m2, s2 = lhs["mean"], lhs["std"], rhs["mean"], rhs["std"]
-        kl = torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
-        return kl.sum(-1)
 
 
 def _stats_only(state: TensorDictBase, detach: bool) -> TensorDictBase:
