@@ -21,6 +21,10 @@ from wmenv.envs.boundary import build_core
 
 __all__ = ["WorldModelTorchRLEnv"]
 
+# TensorDict's validation-free constructor (private; TorchRL's GymLikeEnv uses it the same way).
+# Without it (another tensordict version) every step takes the checked constructor.
+_UNCHECKED_TD = getattr(TensorDict, "_new_unsafe", None)
+
 
 class WorldModelTorchRLEnv(EnvBase):
     """``N`` imagined envs as one batched TorchRL environment.
@@ -108,9 +112,9 @@ class WorldModelTorchRLEnv(EnvBase):
         if self._validated:
             # As TorchRL's own GymLikeEnv does: once a checked construction has kept every value
             # as it came (same device, shapes), later steps skip the per-entry validation.
-            return TensorDict._new_unsafe(source, batch_size=self.batch_size, device=self.device)
+            return _UNCHECKED_TD(source, batch_size=self.batch_size, device=self.device)
         td = TensorDict(source, batch_size=self.batch_size, device=self.device)
-        self._validated = all(td.get(k) is v for k, v in source.items())
+        self._validated = _UNCHECKED_TD is not None and all(td.get(k) is v for k, v in source.items())
         return td
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -130,7 +134,7 @@ class WorldModelTorchRLEnv(EnvBase):
         keys = tensordict.keys()
         if (
             "_step" in keys or "next" in keys or tensordict.device != self.device or self.run_type_checks
-            or self._post_step_mdp_hooks is not None or self.__dict__.get("_torchrl_native_autoreset", False)
+            or getattr(self, "_post_step_mdp_hooks", None) is not None or self.__dict__.get("_torchrl_native_autoreset", False)
             or self.__dict__.get("_compiled_step_and_maybe_reset") is not None
         ):
             return super().step_and_maybe_reset(tensordict)
