@@ -102,6 +102,8 @@ def test_bad_discrete_actions(action, match):
         (lambda n: np.r_[np.zeros(n - 1, dtype=np.int64), 5], r"env \d+ got 5"),
         (lambda n: np.r_[-1, np.zeros(n - 1, dtype=np.int64)], r"env 0 got -1"),
         (lambda n: np.array(["a"] * n), "numeric array"),
+        (lambda n: np.r_[np.zeros(n - 1), -1].astype(">i4"), r"env \d+ got -1"),  # non-native byte order
+        (lambda n: np.r_[np.zeros(n - 1), 9].astype(np.uint8), r"env \d+ got 9"),
     ],
 )
 def test_bad_numpy_discrete_actions(n, action, match):

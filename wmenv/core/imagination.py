@@ -26,6 +26,9 @@ __all__ = ["ImaginationCore", "ImaginedStep"]
 
 Obs = torch.Tensor | TensorDictBase
 
+# Same-size unsigned view of each signed integer dtype (native byte order).
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
 
 @dataclass
 class ImaginedStep:
@@ -275,11 +278,11 @@ class ImaginationCore:
             elif self._act_high_int is not None and action.size <= 16:  # small batches: Python is cheaper
                 flat = action.ravel().tolist()
                 ok = min(flat) >= 0 and max(flat) <= self._act_high_int
-            elif self._act_high_int is not None and action.dtype.kind == "i":
+            elif self._act_high_int is not None and action.dtype in _UNSIGNED:
                 # seen as unsigned, negative integers are huge: one reduction checks both bounds
-                ok = action.view(action.dtype.str.replace("i", "u")).max() <= self._act_high_int
-            elif self._act_high_int is not None:
-                ok = action.max() <= self._act_high_int
+                ok = action.view(_UNSIGNED[action.dtype]).max() <= self._act_high_int
+            elif self._act_high_int is not None:  # unsigned, or non-native byte order
+                ok = action.min() >= 0 and action.max() <= self._act_high_int
             else:
                 ok = bool((action >= 0).all()) and bool((action <= high).all())
             if not ok:
@@ -290,7 +293,7 @@ class ImaginationCore:
         if low is not None:
             if not (bool((action >= low).all()) and bool((action <= high).all())):
                 # Out of the exact range (or NaN): clamp float noise at the bounds, refuse the rest.
-                action = torch.as_tensor(action, device=self.device).to(self.action_spec.dtype)
+                action = self._to_torch(action)
                 ok = (action >= self._act_low - 1e-5) & (action <= self._act_high + 1e-5)
                 if not bool(ok.all()):
                     self._raise_bad_action(action)
@@ -309,6 +312,8 @@ class ImaginationCore:
 
     def _raise_bad_action(self, action: Any) -> None:
         """Name the first offending member and what was expected."""
+        if isinstance(action, np.ndarray):  # torch takes native byte order only
+            action = action.astype(action.dtype.newbyteorder("="), copy=False)
         action = torch.as_tensor(action)
         if self._discrete:
             ok = (action >= 0) & (action <= self._act_high.to(action.device))
