@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     model, start_states = perf_model(args.model)
     results: dict[int, dict[str, float]] = {}
     for n in sizes:
-        steps = args.steps if args.steps else max(30, min(1000, 40_000 // n))
+        steps = args.steps if args.steps else max(60, min(1000, 80_000 // n))
         results[n] = measure(n, steps, model, start_states, repeats=args.repeats)
         print(f"N={n}: " + ", ".join(f"{k}={v:,.2f}" for k, v in results[n].items()), flush=True)
     print()
