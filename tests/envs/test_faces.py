@@ -187,8 +187,11 @@ def test_torchrl_step_and_maybe_reset_matches_the_base_class_path():
     resets = 0
     for _ in range(30):
         action = torch.randint(0, 2, (5,), generator=g)
+        hidden = torch.randn(5, 3, generator=g)  # a recurrent policy's carry: kept, zeroed at resets
         for td in tds:
             td.set("action", action.clone())
+            if "hidden" not in td.keys():
+                td.set("hidden", hidden.clone())
         done_fast, tds[0] = envs[0].step_and_maybe_reset(tds[0])
         done_base, tds[1] = EnvBase.step_and_maybe_reset(envs[1], tds[1])
         assert (done_fast == done_base).all(), "step outputs differ"
