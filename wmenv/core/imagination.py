@@ -202,7 +202,6 @@ class ImaginationCore:
         self._start = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self._min_start = 0  # earliest start: the horizon test is skipped while it cannot fire
         self._all = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        self._zeros_bool = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
