@@ -397,3 +397,39 @@ def prepare(args: argparse.Namespace, observation_mode: str, *, env_id: str = DE
         updates=args.wm_updates, seed_steps=args.wm_seed_steps, seed=args.seed, **train_kwargs,
     )
     return load_recipe_imagination(run, observation_mode, env_id=args.env, env_kwargs=explicit)
+
+
+def sb3_imagined_vec_env(imagination: Imagination, args: argparse.Namespace, kind: str, who: str,
+                         observation_mode: str, model: Any = None) -> Any:
+    """The recipes' SB3 training env: ``WorldModelSB3VecEnv`` (``--num-envs`` members, ``--horizon``)
+    over ``model`` (default: the imagination's world model), its observations checked against
+    the policy ``who`` expects (``kind``: vector, image or dict), under ``VecMonitor``."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from wmenv.envs import WorldModelSB3VecEnv
+
+    venv = WorldModelSB3VecEnv(
+        imagination.world_model if model is None else model,
+        imagination.start_states,
+        args.num_envs,
+        max_episode_steps=args.horizon,
+        seed=args.seed,
+    )
+    check_observations(
+        venv.observation_space, kind, who=who, observation_mode=observation_mode, source=imagination.checkpoint
+    )
+    return VecMonitor(venv)  # imagined episode returns -> model.ep_info_buffer
+
+
+def sb3_learn_judged(agent: Any, imagination: Imagination, args: argparse.Namespace, title: str,
+                     real_wrap: Callable[[gym.Env], gym.Env] | None = None) -> dict[str, Any]:
+    """Train an SB3 agent in imagination for ``--total-steps``, judging it in the real env every
+    ``--eval-every`` steps; saves ``policy.zip`` and returns what ``results.json`` holds."""
+    judge = RealEnvJudge(imagination.real_env(wrap=real_wrap), episodes=args.eval_episodes)
+    log = ReturnLog(args.out, title, {**vars(args), **imagination.describe()})
+    try:
+        agent.learn(args.total_steps, callback=ImaginedVsRealCallback(judge, log, args.eval_every))
+    finally:
+        judge.close()
+    agent.save(Path(args.out) / "policy.zip")
+    return log.write(policy=str(Path(args.out) / "policy.zip"))

@@ -29,20 +29,11 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 from tensordict import TensorDict, TensorDictBase  # noqa: E402
 from torchrl.data import Bounded, Categorical, Composite  # noqa: E402
 
-from integrations.common import (  # noqa: E402
-    ImaginedVsRealCallback,
-    RealEnvJudge,
-    ReturnLog,
-    check_observations,
-    prepare,
-    recipe_parser,
-)
+from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged  # noqa: E402
 from wmenv.core.errors import UnsupportedSpaceError  # noqa: E402
-from wmenv.envs import WorldModelSB3VecEnv  # noqa: E402
 
 
 class LastActionObservations:
@@ -133,21 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     imagination = prepare(args, "decoded")
     model_with_dict = LastActionObservations(imagination.world_model)
-    venv = WorldModelSB3VecEnv(
-        model_with_dict,
-        imagination.start_states,
-        args.num_envs,
-        max_episode_steps=args.horizon,
-        seed=args.seed,
-    )
-    check_observations(
-        venv.observation_space,
-        "dict",
-        who="MultiInputPolicy",
-        observation_mode="decoded",
-        source=imagination.checkpoint,
-    )
-    venv = VecMonitor(venv)
+    venv = sb3_imagined_vec_env(imagination, args, "dict", "MultiInputPolicy", "decoded", model=model_with_dict)
     model = PPO(
         "MultiInputPolicy",
         venv,
@@ -161,14 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=0,
     )
 
-    judge = RealEnvJudge(imagination.real_env(wrap=LastActionWrapper), episodes=args.eval_episodes)
-    log = ReturnLog(args.out, "sb3-ppo-dict (MultiInputPolicy)", {**vars(args), **imagination.describe()})
-    try:
-        model.learn(args.total_steps, callback=ImaginedVsRealCallback(judge, log, args.eval_every))
-    finally:
-        judge.close()
-    model.save(Path(args.out) / "policy.zip")
-    return log.write(policy=str(Path(args.out) / "policy.zip"))
+    return sb3_learn_judged(model, imagination, args, "sb3-ppo-dict (MultiInputPolicy)", real_wrap=LastActionWrapper)
 
 
 if __name__ == "__main__":

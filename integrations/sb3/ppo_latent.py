@@ -23,17 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
 from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
-from integrations.common import (  # noqa: E402
-    ImaginedVsRealCallback,
-    RealEnvJudge,
-    ReturnLog,
-    check_observations,
-    prepare,
-    recipe_parser,
-)
-from wmenv.envs import WorldModelSB3VecEnv  # noqa: E402
+from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -51,21 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     imagination = prepare(args, "latent")
-    venv = WorldModelSB3VecEnv(
-        imagination.world_model,
-        imagination.start_states,
-        args.num_envs,
-        max_episode_steps=args.horizon,
-        seed=args.seed,
-    )
-    check_observations(
-        venv.observation_space,
-        "vector",
-        who="MlpPolicy",
-        observation_mode="latent",
-        source=imagination.checkpoint,
-    )
-    venv = VecMonitor(venv)  # imagined episode returns -> model.ep_info_buffer
+    venv = sb3_imagined_vec_env(imagination, args, "vector", "MlpPolicy", "latent")
     model = PPO(
         "MlpPolicy",
         venv,
@@ -79,14 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=0,
     )
 
-    judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)
-    log = ReturnLog(args.out, "sb3-ppo-latent (MlpPolicy)", {**vars(args), **imagination.describe()})
-    try:
-        model.learn(args.total_steps, callback=ImaginedVsRealCallback(judge, log, args.eval_every))
-    finally:
-        judge.close()
-    model.save(Path(args.out) / "policy.zip")
-    return log.write(policy=str(Path(args.out) / "policy.zip"))
+    return sb3_learn_judged(model, imagination, args, "sb3-ppo-latent (MlpPolicy)")
 
 
 if __name__ == "__main__":
