@@ -136,6 +136,14 @@ def run_demo(
     collector = Collector(config.env_id, replay, seed=seed, env_kwargs=env_kwargs, progress=progress)
     first = collector.collect(config.seed_steps)
     real_steps = first.steps
+    if len(replay) == 0:  # rows reach the replay when their episode ends
+        from wmenv.core.errors import ConfigError
+
+        raise ConfigError(
+            f"seed_steps={config.seed_steps} did not finish one episode of {config.env_id}, so the world model "
+            "would have no data (episodes are written to the replay when they end); raise seed_steps above "
+            "one episode's length"
+        )
     model_config = create_config(config.model, config.preset, dict(config.model_overrides))
     model = create_model(config.model, env, config=model_config, device=device)
     trainer = Trainer(
