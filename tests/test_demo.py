@@ -36,6 +36,7 @@ def test_demo_with_too_few_seed_steps_for_one_episode_is_a_usage_error(tmp_path,
                  "seed_steps=100", "real_step_budget=300"])
     assert code == 2
     assert "did not finish one episode of Pendulum-v1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # no half-made run directory left behind
 
 
 def test_demo_rejects_bad_overrides():

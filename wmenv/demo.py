@@ -137,8 +137,12 @@ def run_demo(
     first = collector.collect(config.seed_steps)
     real_steps = first.steps
     if len(replay) == 0:  # rows reach the replay when their episode ends
+        import shutil
+
         from wmenv.core.errors import ConfigError
 
+        collector.close()
+        shutil.rmtree(run_dir, ignore_errors=True)  # it holds nothing but the empty replay
         raise ConfigError(
             f"seed_steps={config.seed_steps} did not finish one episode of {config.env_id}, so the world model "
             "would have no data (episodes are written to the replay when they end); raise seed_steps above "
