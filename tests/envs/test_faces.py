@@ -229,3 +229,21 @@ def test_gym_make_by_id_and_cleanrl_thunks():
 def test_gym_make_without_model_says_what_is_needed():
     with pytest.raises(TypeError, match="needs model="):
         gym.make(ENV_ID)
+
+
+def test_torchrl_face_under_transforms():
+    """TorchRL transforms wrap the face as any env: specs check, rollouts, collectors."""
+    from torchrl.collectors import Collector
+    from torchrl.envs import Compose, InitTracker, RewardSum, StepCounter, TransformedEnv
+    from torchrl.envs.utils import check_env_specs
+
+    model = FakeWorldModel(terminate_at=None)
+    base = WorldModelTorchRLEnv(model, fake_start_states(model), num_envs=4, max_episode_steps=6, seed=0)
+    env = TransformedEnv(base, Compose(StepCounter(), RewardSum(), InitTracker()))
+    check_env_specs(env)
+    td = env.rollout(30, break_when_any_done=False)
+    assert td["next", "step_count"].max() == 6  # the horizon cut resets the counter
+    assert td["next", "done"].sum() == 4 * 5  # every member truncated at steps 6, 12, 18, 24, 30
+    collector = Collector(env, policy=None, frames_per_batch=40, total_frames=80)
+    assert [b.numel() for b in collector] == [40, 40]
+    collector.shutdown()
