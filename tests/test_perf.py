@@ -20,3 +20,15 @@ def test_perf_leaves_autograd_on():
 
     main(["perf", "--sizes", "1", "--steps", "2", "--repeats", "1"])
     assert torch.is_grad_enabled()
+
+
+def test_perf_device_option(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "perf.json"
+    assert main(["perf", "--sizes", "2", "--steps", "3", "--repeats", "1", "--device", "cpu", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["device"] == "cpu"
+    if not torch.cuda.is_available():
+        assert main(["perf", "--sizes", "2", "--device", "cuda"]) == 2
+        assert "device 'cuda' is not usable here" in capsys.readouterr().err
+    assert main(["perf", "--sizes", "2", "--device", "nonsense"]) == 2

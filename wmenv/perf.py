@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ __all__ = ["measure", "format_table", "register", "perf_model"]
 FACES = ("raw", "single", "vector", "torchrl", "sb3")
 
 
-def perf_model(kind: str = "mlp") -> tuple[Any, Any]:
+def perf_model(kind: str = "mlp", device: str | torch.device = "cpu") -> tuple[Any, Any]:
     """The model measured: a fake world model the size of a small latent model.
 
     Its dynamics are a 3-layer, 512-wide MLP on a 64-d latent (about Dreamer's ``small`` preset
@@ -30,15 +31,18 @@ def perf_model(kind: str = "mlp") -> tuple[Any, Any]:
 
     Args:
         kind: ``"mlp"`` (default) or ``"linear"`` (nearly free model: shows pure face overhead).
+        device: where the model lives (its start states stay on the CPU, as replay data does).
     """
     from wmenv.testing import FakeWorldModel, fake_start_states
 
     hidden = 512 if kind == "mlp" else 0
     model = FakeWorldModel("vector", "discrete", latent_dim=64, hidden=hidden, terminate_at=None)
-    return model, fake_start_states(model, n=1024)
+    start = fake_start_states(model, n=1024)
+    return model.to(device), start
 
 
-def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, repeats: int) -> dict[str, float]:
+def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, repeats: int,
+                 sync: Callable[[], None] = lambda: None) -> dict[str, float]:
     """Best-of-``repeats`` steps/s of each loop, the loops taking turns within every round.
 
     Taking turns keeps the ratios honest on a machine whose speed drifts while it runs (shared
@@ -52,6 +56,7 @@ def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, re
         for name, loop in loops.items():
             t0 = time.perf_counter()
             loop(steps)
+            sync()
             best[name] = min(best[name], time.perf_counter() - t0)
     return {name: steps * n / t for name, t in best.items()}
 
@@ -67,12 +72,14 @@ def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 10
 def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int, repeats: int) -> dict[str, float]:
     from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv, WorldModelTorchRLEnv, WorldModelVectorEnv
 
-    g = torch.Generator().manual_seed(0)
-    acts_t = torch.randint(0, 2, (steps + 8, n), generator=g)
-    acts_np = acts_t.numpy()
+    device = next(model.parameters()).device
+    g_cpu = torch.Generator().manual_seed(0)
+    acts_np = torch.randint(0, 2, (steps + 8, n), generator=g_cpu).numpy()
+    acts_t = torch.from_numpy(acts_np).to(device)
+    g = torch.Generator(device).manual_seed(0)
     loops: dict[str, Callable[[int], None]] = {}
 
-    ctx = start_states.sample(n, generator=g)
+    ctx = start_states.sample(n, generator=g_cpu).to(device)
     state0 = model.initial_state(ctx, generator=g)["state"]
 
     def raw(k: int) -> None:
@@ -124,7 +131,8 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int, re
             sb3.step(acts_np[i])
 
     loops["sb3"] = sb3_step
-    out = _round_robin(loops, steps, n, repeats)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    out = _round_robin(loops, steps, n, repeats, sync)
     for name in list(out):
         if name != "raw":
             out[f"{name}_ratio"] = out[name] / out["raw"]
@@ -143,7 +151,13 @@ def format_table(results: dict[int, dict[str, float]]) -> str:
 def run(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model, start_states = perf_model(args.model)
+    try:
+        device = torch.device(args.device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        print(f"wmenv perf: error: device {args.device!r} is not usable here: {err}", file=sys.stderr)
+        return 2
+    model, start_states = perf_model(args.model, device)
     results: dict[int, dict[str, float]] = {}
     for n in sizes:
         steps = args.steps if args.steps else max(60, min(1000, 80_000 // n))
@@ -156,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "model": args.model,
             "torch_threads": torch.get_num_threads(),
+            "device": str(device),
             "results": {str(n): r for n, r in results.items()},
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +188,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sizes", default="1,16,256,1024", help="batch sizes N, comma separated")
     p.add_argument("--steps", type=int, default=0, help="steps per measurement (default: scaled with N)")
     p.add_argument("--repeats", type=int, default=9, help="rounds; each figure is the best round")
+    p.add_argument("--device", default="cpu", help="torch device of the model and the faces (cpu, cuda, ...)")
     p.add_argument("--model", choices=["mlp", "linear"], default="mlp", help="model measured")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=run)
