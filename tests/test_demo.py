@@ -44,3 +44,34 @@ def test_demo_rejects_bad_overrides():
 
     with pytest.raises(ConfigError, match="seed_steps"):
         demo_config_for("CartPole-v1").with_overrides({"seed_steps": 10_000})
+
+
+def test_rounds_are_judged_by_the_episodes_their_policy_played_from_the_start():
+    from wmenv.demo import _pick_round
+
+    rounds = [
+        {"round": 0, "real_return": 200.0, "own_return": 200.0},
+        # its 363 was an episode begun under round 0's policy: only the 146 it played itself counts
+        {"round": 1, "real_return": 218.0, "own_return": 146.0},
+        {"round": 2, "real_return": None, "own_return": None},
+    ]
+    assert _pick_round(rounds) == 0
+    rounds.append({"round": 3, "real_return": 150.0, "own_return": 200.0})
+    assert _pick_round(rounds) == 3  # later rounds win ties
+
+
+def test_collector_reports_episodes_in_progress():
+    from wmenv.train import Collector, make_replay
+
+    collector = Collector("CartPole-v1", make_replay(1000, None, seed=0), seed=0, progress=False,
+                          env_kwargs={"max_episode_steps": 5})
+    try:
+        assert not collector.episodes_in_progress.any()
+        collector.collect(3)
+        assert collector.episodes_in_progress.all()
+        collector.collect(2)  # the episode's 5th and last step: the next collect starts a new one
+        assert not collector.episodes_in_progress.any()
+        collector.collect(1)
+        assert collector.episodes_in_progress.all()
+    finally:
+        collector.close()

@@ -5,8 +5,10 @@ Real data → world model → a policy trained *only* in imagination → judged 
 Each round: train the world model on the replay; train an SB3 policy entirely inside the
 batched imagination env (the SB3 ``VecEnv`` face, episodes starting from real replay slices);
 then let that policy collect a little more real data (which also measures it). The best
-round's policy — by the returns of its own collection episodes, i.e. without extra real
-steps — is evaluated in the real env over ``eval_episodes`` episodes by the benchmark harness.
+round's policy — by the returns of the collection episodes it played from their first step
+(the real env is not reset between rounds, so a round's first episode usually began under the
+previous policy), i.e. without extra real steps — is evaluated in the real env over
+``eval_episodes`` episodes by the benchmark harness.
 
 Writes ``runs/<timestamp>_demo/`` with ``checkpoint.pt`` (+ replay snapshot), ``policy.zip``,
 ``report.md``, TensorBoard logs, ``metrics.csv`` and PNG plots.
@@ -184,6 +186,7 @@ def run_demo(
         budget_left = config.real_step_budget - real_steps
         steps = min(config.collect_steps, budget_left)
         real_returns: list[float] = []
+        own: list[float] = []
         if steps > 0:
             if config.observation_mode == "latent":
                 policy = _LatentPolicy(algo, imagination, deterministic=config.collect_deterministic)
@@ -193,16 +196,21 @@ def run_demo(
             if config.collect_epsilon > 0:
                 policy = _EpsilonPolicy(policy, env.action_space, config.collect_epsilon, seed + rnd)
             collector.policy = policy
+            continued = bool(collector.episodes_in_progress[0])
             stats = collector.collect(steps)
             collector.policy = None
             real_steps += stats.steps
             real_returns = [float(r) for r in stats.episode_returns]
+            # The first episode to end usually began under the previous round's policy: judge this
+            # round's policy by the episodes it played from their start, when it finished any.
+            own = real_returns[1:] if continued and len(real_returns) > 1 else real_returns
         rounds.append({
             "round": rnd,
             "world_model_updates": trainer.step,
             "imagined_return": float(np.mean(imagined)) if imagined else None,
             "real_returns": real_returns,
             "real_return": float(np.mean(real_returns)) if real_returns else None,
+            "own_return": float(np.mean(own)) if own else None,
             "real_steps": real_steps,
             "seconds_world_model": round(t_wm, 1),
             "seconds_policy": round(t_policy, 1),
@@ -255,8 +263,8 @@ def _pick_round(rounds: list[dict[str, Any]]) -> int:
     """The round whose policy did best on its own real collection episodes (later wins ties)."""
     best, best_value = len(rounds) - 1, -np.inf
     for r in rounds:
-        if r["real_return"] is not None and r["real_return"] >= best_value:
-            best, best_value = r["round"], r["real_return"]
+        if r["own_return"] is not None and r["own_return"] >= best_value:
+            best, best_value = r["round"], r["own_return"]
     return best
 
 

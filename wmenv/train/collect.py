@@ -250,6 +250,13 @@ class Collector:
             act = act.detach().cpu().numpy()
         return np.asarray(act)
 
+    @property
+    def episodes_in_progress(self) -> np.ndarray:
+        """``(num_envs,)`` bool: sub-envs in the middle of an episode (the next :meth:`collect`
+        continues it, so its return will include steps taken before that call). A sub-env whose
+        episode just ended is not: its next step starts a new episode."""
+        return (self._length > 0) & ~self._autoreset
+
     def collect(self, num_steps: int) -> CollectStats:
         """Take at least ``num_steps`` env transitions (summed over sub-envs).
 
