@@ -95,17 +95,20 @@ def write_report(run_dir: Path, summary: dict[str, Any], model: Any, replay: Any
         "",
         f"World model `{config.model}` (preset `{config.preset}`), policy SB3 {config.algo.upper()} on "
         f"`{config.observation_mode}` observations, {config.num_envs} imagined envs per forward pass, "
-        f"horizon {config.horizon}. Chosen policy: round {summary['chosen_round']} (best real return on its "
-        "own collection episodes).",
+        f"horizon {config.horizon}. Chosen policy: round {summary['chosen_round']} (best real return on the "
+        "collection episodes it played from their first step — a round's first finished episode usually "
+        "began under the previous round's policy).",
         "",
-        "| round | WM updates | imagined return | real return (collection) | real steps | WM s | policy s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | WM updates | imagined return | real return (collection) | own episodes | real steps | WM s "
+        "| policy s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["rounds"]:
         imagined = "–" if r["imagined_return"] is None else f"{r['imagined_return']:.1f}"
         real = "–" if r["real_return"] is None else f"{r['real_return']:.1f}"
-        lines.append(f"| {r['round']} | {r['world_model_updates']} | {imagined} | {real} | {r['real_steps']} | "
-                     f"{r['seconds_world_model']} | {r['seconds_policy']} |")
+        own = "–" if r.get("own_return") is None else f"{r['own_return']:.1f}"
+        lines.append(f"| {r['round']} | {r['world_model_updates']} | {imagined} | {real} | {own} | {r['real_steps']} "
+                     f"| {r['seconds_world_model']} | {r['seconds_policy']} |")
     if "open_loop_mse" in summary:
         mse = summary["open_loop_mse"]
         lines += ["", "Open-loop observation MSE at horizons 1 / 5 / 15: "
