@@ -29,16 +29,20 @@ class TrainableRandom(RandomAgent):
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The adapters module with a private registry of the built-ins only (restored after the test).
+def registry() -> Any:
+    """The adapters module with its agent registry holding the built-ins only (restored after the test).
 
-    Families registered elsewhere in the session are hidden, so ``--all-agents`` stays fast here.
+    Families' agents are hidden, so ``--all-agents`` stays fast here.
     """
     builtins = ("random", "sb3")
-    monkeypatch.setattr(adapters, "_REGISTRY", {k: adapters._REGISTRY[k] for k in builtins})
-    monkeypatch.setattr(adapters, "_ALIASES", {k: v for k, v in adapters._ALIASES.items() if v in builtins})
+    saved = adapters.AGENTS.snapshot()
+    entries, aliases = saved
+    adapters.AGENTS.restore(
+        ({k: v for k, v in entries.items() if k in builtins}, {a: t for a, t in aliases.items() if t in builtins})
+    )
     TrainableRandom.calls = []
-    return adapters
+    yield adapters
+    adapters.AGENTS.restore(saved)
 
 
 @pytest.fixture

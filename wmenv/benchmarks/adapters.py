@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from wmenv.core.errors import CheckpointError, ConfigError, UnknownNameError, UnsupportedSpaceError
+from wmenv.registry import Registry
+from wmenv.envs.evaluate import EvaluationResult, RealEnvEvaluator, make_real_env
 
 __all__ = [
     "AgentAdapter",
@@ -33,8 +35,6 @@ __all__ = [
     "resolve_agent_name",
 ]
 
-EvaluationResult = dict[str, list[float] | list[int]]
-"""``{"episode_returns": [float, ...], "episode_lengths": [int, ...]}``, one entry per episode."""
 
 
 class UnknownAgentError(UnknownNameError):
@@ -82,13 +82,27 @@ def is_trainable(agent: object) -> bool:
     return callable(getattr(agent, "train", None))
 
 
-_REGISTRY: dict[str, Callable[..., AgentAdapter]] = {}
-_ALIASES: dict[str, str] = {}
-_BASE_REGISTRY = _REGISTRY  # families register their agents into this one, lazily
+def _load_agents() -> None:
+    """Agents of the families: their own (``ModelSpec.benchmark_agent``) or the registry agent."""
+    from wmenv.benchmarks.families import register_family_agents
+
+    register_family_agents()
+
+
+#: The benchmark agents (name -> factory); families' agents are added on the first lookup.
+AGENTS: Registry[Callable[..., AgentAdapter]] = Registry(
+    "agent", error=UnknownAgentError, loader=_load_agents,
+    hint="Register one with wmenv.benchmarks.adapters.register_agent, or give a family a policy.",
+)
 
 
 def register_agent(
-    name: str, factory: Callable[..., AgentAdapter], aliases: Iterable[str] = (), overwrite: bool = False
+    name: str,
+    factory: Callable[..., AgentAdapter],
+    aliases: Iterable[str] = (),
+    replace: bool = False,
+    *,
+    overwrite: bool | None = None,
 ) -> None:
     """Registers an agent factory under ``name`` (and ``aliases``).
 
@@ -96,143 +110,30 @@ def register_agent(
         name: Canonical agent name, used in results and output directories.
         factory: Called as ``factory(env_id=..., device=..., env_kwargs=..., preset=..., **extra)``.
         aliases: Other names accepted by :func:`get_agent`.
-        overwrite: Replace an existing registration instead of raising ``ConfigError``.
+        replace: Replace an existing registration instead of raising ``ConfigError``
+            (``overwrite`` is its old name).
     """
-    aliases = tuple(aliases)
-    taken = [n for n in (name, *aliases) if n in _REGISTRY or n in _ALIASES]
-    if taken and not overwrite:
-        raise ConfigError(f"agent name(s) {taken} already registered; pass overwrite=True to replace")
-    _REGISTRY[name] = factory
-    _ALIASES.pop(name, None)
-    _ALIASES.update(dict.fromkeys(aliases, name))
+    AGENTS.register(name, factory, aliases=tuple(aliases), replace=replace or bool(overwrite))
 
 
 def list_agents() -> list[str]:
     """Canonical names of the registered agents, sorted."""
-    from wmenv.benchmarks.families import ensure_family_agents
-
-    ensure_family_agents()
-    return sorted(_REGISTRY)
+    return sorted(AGENTS.names())
 
 
 def resolve_agent_name(name: str) -> str:
-    """Canonical name of ``name`` (which may be an alias); ``UnknownNameError`` if unregistered."""
-    from wmenv.benchmarks.families import ensure_family_agents
-
-    ensure_family_agents()
-    if name in _REGISTRY or name in _ALIASES:
-        return _ALIASES.get(name, name)
-    hint = "Families register theirs with wmenv.benchmarks.adapters.register_agent."
-    raise UnknownAgentError("agent", name, list(_REGISTRY) + list(_ALIASES), hint=hint)
+    """Canonical name of ``name`` (which may be an alias); ``UnknownAgentError`` if unregistered."""
+    return AGENTS.resolve(name)
 
 
 def get_agent_factory(name: str) -> Callable[..., AgentAdapter]:
     """The factory registered as ``name`` (or an alias of it)."""
-    return _REGISTRY[resolve_agent_name(name)]
+    return AGENTS.get(name)
 
 
 def get_agent(name: str, **kwargs: Any) -> AgentAdapter:
     """Builds the agent registered as ``name``; ``kwargs`` go to its factory."""
     return get_agent_factory(name)(**kwargs)
-
-
-def make_real_env(env_id: str, render_mode: str | None = None, **env_kwargs: Any) -> Any:
-    """Creates the real env with ``wmenv.envs.make.make_env`` (imported lazily).
-
-    Raises:
-        UnknownEnvError: ``env_id`` is not known to any backend (with close matches).
-    """
-    from wmenv.envs.make import make_env
-
-    if render_mode is not None:
-        env_kwargs["render_mode"] = render_mode
-    return make_env(env_id, **env_kwargs)
-
-
-class RealEnvEvaluator:
-    """Runs a ``policy(obs) -> action`` callable in the real env for N seeded episodes.
-
-    The env is created lazily on first use and kept until :meth:`close`, so repeated calls are
-    cheap. Episode ``i`` of a call resets with ``seed + i`` (unseeded if ``seed`` is ``None``).
-
-    Args:
-        env_id: Env id passed to ``make_env``.
-        env_kwargs: Extra keyword arguments for ``make_env``.
-        observation_wrapper: Applied to the created env (e.g. the ``wmenv.envs.latent`` wrapper that
-            shows the policy the world model's latent state instead of pixels).
-    """
-
-    def __init__(
-        self,
-        env_id: str,
-        env_kwargs: dict[str, Any] | None = None,
-        observation_wrapper: Callable | None = None,
-    ) -> None:
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.observation_wrapper = observation_wrapper
-        self._env: Any = None
-        self._render_mode: str | None = None
-
-    def env(self, render: bool = False) -> Any:
-        """The (wrapped) real env, created on first use or when ``render`` changes."""
-        mode = "human" if render else None
-        if self._env is None or mode != self._render_mode:
-            self.close()
-            env = make_real_env(self.env_id, render_mode=mode, **self.env_kwargs)
-            self._env = self.observation_wrapper(env) if self.observation_wrapper else env
-            self._render_mode = mode
-        return self._env
-
-    def run(
-        self,
-        policy: Callable[[Any], Any],
-        num_episodes: int,
-        seed: int | None = None,
-        render: bool = False,
-        on_episode_start: Callable[[int | None], None] | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> EvaluationResult:
-        """Plays ``num_episodes`` episodes with ``policy``.
-
-        Args:
-            policy: Maps one observation to one action.
-            num_episodes: Number of episodes (>= 1).
-            seed: Base seed; episode ``i`` resets with ``seed + i``.
-            render: Render in a window (``render_mode="human"``).
-            on_episode_start: Called with the episode's reset seed before it starts (e.g. to clear a
-                recurrent state or seed the policy's own RNG).
-            progress: Called with ``1`` after each finished episode.
-
-        Returns:
-            ``{"episode_returns": [...], "episode_lengths": [...]}``.
-        """
-        if num_episodes < 1:
-            raise ConfigError(f"num_episodes must be >= 1, got {num_episodes}")
-        env = self.env(render)
-        returns: list[float] = []
-        lengths: list[int] = []
-        for i in range(num_episodes):
-            ep_seed = None if seed is None else int(seed) + i
-            if on_episode_start is not None:
-                on_episode_start(ep_seed)
-            obs, _ = env.reset(seed=ep_seed)
-            total, steps, done = 0.0, 0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(policy(obs))
-                total += float(reward)
-                steps += 1
-                done = bool(terminated) or bool(truncated)
-            returns.append(total)
-            lengths.append(steps)
-            if progress is not None:
-                progress(1)
-        return {"episode_returns": returns, "episode_lengths": lengths}
-
-    def close(self) -> None:
-        """Closes the env if one is open."""
-        if self._env is not None:
-            self._env.close()
-            self._env = None
 
 
 class RandomAgent:

@@ -2,6 +2,7 @@
 
 Public surface::
 
+    from wmenv.train import train, TrainingRun, Schedule     # the one training entry point
     from wmenv.train import collect, make_replay, sample_sequences, Trainer, TrainerConfig
     from wmenv.train import save_checkpoint, load_checkpoint, load_model
 """
@@ -24,9 +25,17 @@ from wmenv.train.replay import (
     sample_sequences,
     save_replay,
 )
+from wmenv.train.runinfo import RunInfo, new_run_dir, read_run_info
+from wmenv.train.session import Schedule, TrainingRun, train
 from wmenv.train.trainer import Trainer, TrainerConfig
 
 __all__ = [
+    "train",
+    "TrainingRun",
+    "Schedule",
+    "RunInfo",
+    "read_run_info",
+    "new_run_dir",
     "collect",
     "Collector",
     "CollectStats",

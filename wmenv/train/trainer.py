@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from wmenv.train.checkpoint import (
 )
 from wmenv.train.logging import MetricLogger
 from wmenv.train.replay import load_replay, sample_sequences, save_replay
+from wmenv.train.runinfo import RunInfo, read_run_info, write_run_json
 
 __all__ = ["TrainerConfig", "Trainer", "resolve_device"]
 
@@ -171,8 +172,12 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = 0
         self.history: list[dict[str, float]] = []
-        #: plain data saved with checkpoints for the caller (the CLI keeps env steps and args here)
+        #: plain data saved with checkpoints for the caller (training progress: env steps, stages)
         self.user_state: dict[str, Any] = {}
+        #: how the run was made (:class:`~wmenv.train.runinfo.RunInfo`), saved in every checkpoint
+        self.run_info: RunInfo | None = None
+        #: called before every checkpoint (e.g. a collector writing the rows of unfinished episodes)
+        self.before_save: list[Callable[[], Any]] = []
         self._resume_step: int | None = None
         self._logger: MetricLogger | None = None
         self._snapshot: str | None = None
@@ -311,6 +316,8 @@ class Trainer:
     def save(self) -> Path:
         """Atomically write ``run_dir/checkpoint.pt`` (model, optimizers, scaler, RNG, step, history)
         after snapshotting the replay to ``run_dir/replay-<write_count>/`` when it changed."""
+        for hook in self.before_save:
+            hook()
         snapshot = self._save_replay_snapshot()
         extra = {
             "trainer_config": config_to_dict(self.config),
@@ -321,6 +328,8 @@ class Trainer:
             "history": self.history,
             "user_state": self.user_state,
         }
+        if self.run_info is not None:
+            extra["run"] = self.run_info.to_dict()
         path = save_checkpoint(
             self.run_dir / CHECKPOINT,
             model_name=self.model_name,
@@ -334,6 +343,8 @@ class Trainer:
             action_space=self.action_space,
         )
         self._snapshot = snapshot
+        if self.run_info is not None:
+            write_run_json(self.run_dir, self.run_info, config_to_dict(self.model_config))
         for old in self.run_dir.glob("replay-*"):
             if old.name != snapshot:
                 shutil.rmtree(old, ignore_errors=True)
@@ -385,6 +396,7 @@ class Trainer:
         trainer.step = int(meta["step"])
         trainer.history = list(extra.get("history", []))
         trainer.user_state = dict(extra.get("user_state", {}))
+        trainer.run_info = read_run_info(meta, run_dir)
         trainer._resume_step = trainer.step
         trainer._snapshot = extra["replay_snapshot"]
         set_rng_state(extra["rng"])

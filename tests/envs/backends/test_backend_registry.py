@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dataclasses
 from pathlib import Path
 
@@ -114,11 +116,11 @@ def test_path_objects_are_accepted(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def isolated_registry() -> Any:
     """Lets a test register backends without leaking them into other tests."""
-    registry.list_env_backends()
-    monkeypatch.setattr(registry, "_backends", dict(registry._backends))
-    monkeypatch.setattr(registry, "_aliases", dict(registry._aliases))
+    saved = registry.BACKENDS.snapshot()
+    yield
+    registry.BACKENDS.restore(saved)
 
 
 def _toy_spec(**overrides: object) -> EnvBackendSpec:

@@ -20,13 +20,11 @@ from typing import Any
 import gymnasium as gym
 
 from wmenv.core.errors import ConfigError, UnknownEnvError
+from wmenv.core.registry import Registry
 
 AUTO = "auto"
 _BUILTIN_MODULES = ("mujoco", "ale", "dmc", "gymnasium")
 
-_backends: dict[str, EnvBackendSpec] = {}
-_aliases: dict[str, str] = {}
-_builtins_loaded = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,33 +70,17 @@ class EnvBackendSpec:
 
 
 def _load_builtins() -> None:
-    """Registers the built-in backends once, in auto-selection order."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
+    """Registers the built-in backends, in auto-selection order (the registry calls this once)."""
     for module_name in _BUILTIN_MODULES:
         module = importlib.import_module(f"wmenv.envs.backends.{module_name}")
-        _add(module.SPEC, replace=False)
+        BACKENDS.register(module.SPEC.name, module.SPEC, aliases=module.SPEC.aliases)
 
 
-def _add(spec: EnvBackendSpec, *, replace: bool) -> None:
-    names = [spec.name, *(a.lower() for a in spec.aliases)]
-    if not replace:
-        taken = [n for n in names if n in _backends or n in _aliases]
-        if taken:
-            raise ConfigError(
-                f"env backend name(s) {taken} already registered (backends: {sorted(_backends)}); "
-                "choose other names or pass replace=True to override."
-            )
-    else:
-        old = _backends.get(spec.name)
-        if old is not None:
-            for alias in old.aliases:
-                _aliases.pop(alias.lower(), None)
-    _backends[spec.name] = spec
-    for alias in spec.aliases:
-        _aliases[alias.lower()] = spec.name
+#: The env backends (name -> spec), built-ins first.
+BACKENDS: Registry[EnvBackendSpec] = Registry(
+    "env backend", error=UnknownEnvError, loader=_load_builtins,
+    hint=f"Pass backend={AUTO!r} to choose from the env id.",
+)
 
 
 def register_env_backend(spec: EnvBackendSpec, *, replace: bool = False) -> None:
@@ -118,14 +100,13 @@ def register_env_backend(spec: EnvBackendSpec, *, replace: bool = False) -> None
         raise ConfigError(
             f"expected an EnvBackendSpec, got {type(spec).__name__}; build one with EnvBackendSpec(...)."
         )
-    _load_builtins()
-    _add(spec, replace=replace)
+    BACKENDS.names()  # built-ins first, so auto-selection asks them before user backends
+    BACKENDS.register(spec.name, spec, aliases=spec.aliases, replace=replace)
 
 
 def list_env_backends() -> list[str]:
     """Returns the canonical names of the registered backends, in auto-selection order."""
-    _load_builtins()
-    return list(_backends)
+    return BACKENDS.names()
 
 
 def get_env_backend_spec(name: str) -> EnvBackendSpec:
@@ -134,15 +115,7 @@ def get_env_backend_spec(name: str) -> EnvBackendSpec:
     Raises:
         UnknownEnvError: If no backend has that name or alias; the message lists the backends.
     """
-    _load_builtins()
-    key = str(name).lower()
-    key = _aliases.get(key, key)
-    if key not in _backends:
-        known = [*_backends, *_aliases]
-        raise UnknownEnvError(
-            "env backend", str(name), known, hint=f"Pass backend={AUTO!r} to choose from the env id."
-        )
-    return _backends[key]
+    return BACKENDS.get(str(name))
 
 
 def list_envs(backend: str | None = None) -> list[str]:
@@ -160,8 +133,7 @@ def list_envs(backend: str | None = None) -> list[str]:
 
 
 def _iter_specs() -> list[EnvBackendSpec]:
-    _load_builtins()
-    return list(_backends.values())
+    return [BACKENDS.get(name) for name in BACKENDS.names()]
 
 
 def resolve_env_backend(env_id: str) -> EnvBackendSpec:

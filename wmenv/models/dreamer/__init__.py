@@ -3,7 +3,8 @@
 Registered models: ``dreamer`` (= ``dreamerv3``), ``dreamerv1``, ``dreamerv2``, ``dreamerv3``
 (world model + actor + critic, a :class:`DreamerAgent`) and ``dreamer-wm`` (= ``dreamerv3-wm``),
 ``dreamerv2-wm``, ``dreamerv1-wm`` (world model only).
-``get_model_spec(name).extras["world_model"]`` is :func:`to_world_model`.
+Every spec's ``to_world_model`` is :func:`to_world_model`; the agents' ``policy`` is
+:func:`wmenv.registry.make_policy` (greedy or exploring ``DreamerPolicy``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from wmenv.models.dreamer.adapter import DreamerImagination, to_world_model
 from wmenv.models.dreamer.agent import DreamerAgent, DreamerPolicy
 from wmenv.models.dreamer.config import BehaviorConfig, DreamerConfig, KLConfig, OptimConfig, RSSMConfig
 from wmenv.models.dreamer.model import DreamerWorldModel, open_loop_error
-from wmenv.registry import ModelSpec, register_model
+from wmenv.registry import ModelSpec, make_policy, register_model
 
 __all__ = [
     "DreamerConfig",
@@ -45,7 +46,8 @@ def build_world_model(
     return DreamerWorldModel(config, observation_space, action_space)
 
 
-_EXTRAS = {"world_model": to_world_model, "agent": build_agent}
+_AGENT = {"to_world_model": to_world_model, "policy": make_policy}
+_WORLD_MODEL = {"to_world_model": to_world_model}
 for _name, _version, _desc, _aliases in (
     ("dreamerv3", "v3", "DreamerV3: discrete RSSM, symlog, two-hot heads, actor-critic", ()),
     ("dreamerv2", "v2", "DreamerV2: discrete RSSM, KL balancing 0.8, actor-critic", ("dreamer-v2",)),
@@ -60,9 +62,9 @@ for _name, _version, _desc, _aliases in (
             aliases=_aliases,
             description=_desc,
             config_overrides={"version": _version},
-            extras=_EXTRAS,
+            **_AGENT,
         ),
-        overwrite=True,
+        replace=True,
     )
 register_model(
     ModelSpec(
@@ -72,9 +74,9 @@ register_model(
         family="dreamer",
         aliases=("dreamer-v3",),
         description="Dreamer (V3 recipe): world model + actor + critic",
-        extras=_EXTRAS,
+        **_AGENT,
     ),
-    overwrite=True,
+    replace=True,
 )
 register_model(
     ModelSpec(
@@ -84,9 +86,9 @@ register_model(
         family="dreamer",
         aliases=("dreamer-world-model", "dreamerv3-wm"),
         description="Dreamer (V3 recipe) world model only: encoder, RSSM, decoder, reward, continue",
-        extras=_EXTRAS,
+        **_WORLD_MODEL,
     ),
-    overwrite=True,
+    replace=True,
 )
 for _name, _version, _desc in (
     ("dreamerv2-wm", "v2", "DreamerV2 world model only (discrete latents, KL balancing 0.8)"),
@@ -100,7 +102,7 @@ for _name, _version, _desc in (
             family="dreamer",
             description=_desc,
             config_overrides={"version": _version},
-            extras=_EXTRAS,
+            **_WORLD_MODEL,
         ),
-        overwrite=True,
+        replace=True,
     )

@@ -1,7 +1,7 @@
 """Ha & Schmidhuber "World Models" (2018): ConvVAE / MLP VAE (V), MDN-RNN (M), linear controller (C).
 
 Registered model ``world-models`` (alias ``ha``): :func:`build_agent` gives a
-:class:`WorldModelsAgent`; ``get_model_spec("world-models").extras["world_model"]`` is
+:class:`WorldModelsAgent`; ``get_model_spec("world-models").to_world_model`` is
 :func:`to_world_model` (the MDN-RNN dream as a :class:`wmenv.core.WorldModel`). Benchmark agent
 ``world-models`` (alias ``ha``). Train with ``python -m wmenv.models.ha.train --stage vae|mdnrnn|controller|all``.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from wmenv.models.ha.adapter import WorldModelsImagination, to_world_model
+from wmenv.models.ha.benchmark import WorldModelsBenchmarkAgent
 from wmenv.models.ha.agent import STAGES, StageOrderError, WorldModelsAgent, WorldModelsPolicy
 from wmenv.models.ha.config import (
     CMAConfig,
@@ -21,6 +22,7 @@ from wmenv.models.ha.config import (
     WorldModelsConfig,
 )
 from wmenv.models.ha.model import MDNRNN, MLPVAE, ConvVAE, LinearController
+from wmenv.models.ha.train import run_stages
 from wmenv.registry import ModelSpec, register_model
 
 __all__ = [
@@ -60,19 +62,8 @@ register_model(
     ModelSpec(
         "world-models", WorldModelsConfig, build_agent, family="world-models", aliases=("ha",),
         description="Ha & Schmidhuber World Models: VAE + MDN-RNN + CMA-ES linear controller (dream training)",
-        default_preset="tiny",
-        extras={"world_model": to_world_model, "trainer": _trainer_hint, "stages": STAGES,
-                "stage_driver": "wmenv.models.ha.train:run_stages"},
+        default_preset="tiny", to_world_model=to_world_model, trainer_defaults=_trainer_hint,
+        stages=STAGES, run_stages=run_stages, benchmark_agent=WorldModelsBenchmarkAgent,
     ),
-    overwrite=True,
+    replace=True,
 )
-
-
-def _register_benchmark_agent() -> None:
-    from wmenv.benchmarks.adapters import register_agent
-    from wmenv.models.ha.benchmark import WorldModelsBenchmarkAgent
-
-    register_agent("world-models", WorldModelsBenchmarkAgent, aliases=("ha",), overwrite=True)
-
-
-_register_benchmark_agent()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from wmenv.benchmarks.adapters import EvaluationResult, RealEnvEvaluator
+from wmenv.envs.evaluate import EvaluationResult, RealEnvEvaluator
 from wmenv.core.errors import CheckpointError
 from wmenv.models.ha.agent import WorldModelsAgent, WorldModelsPolicy
 from wmenv.models.ha.environment import fit_observation

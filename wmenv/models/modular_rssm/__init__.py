@@ -2,7 +2,7 @@
 and decoder (conv/mlp), every part built from the shared blocks of :mod:`wmenv.nn`.
 
 Registered model ``modular-rssm`` (family ``"modular-rssm"``);
-``get_model_spec("modular-rssm").extras["world_model"]`` is :func:`to_world_model`. Example::
+``get_model_spec("modular-rssm").to_world_model`` is :func:`to_world_model`. Example::
 
     wmenv train modular-rssm --env CartPole-v1 --preset tiny backbone=transformer transformer.heads=2
 """
@@ -16,7 +16,7 @@ import gymnasium as gym
 from wmenv.models.modular_rssm.adapter import ModularRSSMImagination, to_world_model
 from wmenv.models.modular_rssm.config import KLConfig, ModularRSSMConfig, TransformerConfig, ViTConfig
 from wmenv.models.modular_rssm.model import ModularRSSMWorldModel, resolve_components
-from wmenv.registry import ModelSpec, register_model
+from wmenv.registry import ModelSpec, make_policy, register_model
 
 __all__ = [
     "ModularRSSMConfig",
@@ -49,7 +49,7 @@ register_model(
     ModelSpec(
         "modular-rssm", ModularRSSMConfig, build_model, family="modular-rssm", aliases=("modular_rssm", "mrssm"),
         description="Modular RSSM: conv/mlp/vit encoder x gru/lstm/transformer backbone x conv/mlp decoder",
-        default_preset="tiny", extras={"world_model": to_world_model, "trainer": _trainer_hint},
+        default_preset="tiny", to_world_model=to_world_model, policy=make_policy, trainer_defaults=_trainer_hint,
     ),
-    overwrite=True,
+    replace=True,
 )

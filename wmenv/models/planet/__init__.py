@@ -1,7 +1,7 @@
 """PlaNet (Hafner et al. 2019): Gaussian RSSM world model + CEM planning in latent space.
 
 Registered model ``planet`` (family ``"planet"``): :func:`build_agent` gives a :class:`PlanetAgent`
-whose ``make_policy()`` plans in the real env; ``get_model_spec("planet").extras["world_model"]`` is
+whose ``make_policy()`` plans in the real env; ``get_model_spec("planet").to_world_model`` is
 :func:`to_world_model` (the model as a :class:`wmenv.core.WorldModel` for every env face).
 
 Train on Pendulum with planner-driven collection::
@@ -22,7 +22,7 @@ from wmenv.models.planet.config import PlanetConfig, PlanetRSSMConfig
 from wmenv.models.planet.loss import gaussian_nll, overshooting_kl
 from wmenv.models.planet.model import PlanetWorldModel
 from wmenv.nn.planning import CEMConfig
-from wmenv.registry import ModelSpec, register_model
+from wmenv.registry import ModelSpec, make_policy, register_model
 
 __all__ = [
     "PlanetConfig",
@@ -57,7 +57,7 @@ register_model(
     ModelSpec(
         "planet", PlanetConfig, build_agent, family="planet", aliases=("planet-cem",),
         description="PlaNet: Gaussian RSSM world model, variational bound (free nats), CEM planning",
-        default_preset="tiny", extras={"world_model": to_world_model, "trainer": _trainer_hint},
+        default_preset="tiny", to_world_model=to_world_model, policy=make_policy, trainer_defaults=_trainer_hint,
     ),
-    overwrite=True,
+    replace=True,
 )
