@@ -14,6 +14,7 @@ Usage::
 
     python -m wmenv.benchmarks.atari_100k                       # print this protocol
     python -m wmenv.benchmarks.atari_100k --reference           # IRIS / DIAMOND published aggregates
+    python -m wmenv.benchmarks.atari_100k --reference DIR       # aggregates of DIR/<NAME>.json
     python -m wmenv.benchmarks.atari_100k --benchmark --agents random --games Pong,Breakout \\
         --seeds 2 --steps 0 --episodes 1                        # CPU smoke run in minutes
     python -m wmenv.benchmarks.atari_100k --benchmark           # full: trainable agents, 26 games, 5 seeds
@@ -29,6 +30,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,15 @@ ENV_KWARGS: dict[str, Any] = {
 """Arguments of ``wmenv.envs.make.make_env`` that realise :data:`PROTOCOL` (explicit on purpose)."""
 
 SUMMARY_JSON, SUMMARY_MD, SCORES_JSON = "atari100k_summary.json", "atari100k_summary.md", "scores.json"
-DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "atari100k"
+
+
+def packaged_reference_dir() -> Path:
+    """Directory of the IRIS / DIAMOND / HUMAN / RANDOM score files shipped as package data."""
+    return Path(str(resources.files("wmenv.benchmarks") / "data" / "atari100k"))
+
+
+DEFAULT_REFERENCE_DIR = packaged_reference_dir()
+"""``--reference`` without a DIR reads here (``wmenv/benchmarks/data/atari100k``, see its README.md)."""
 _STATS = ("mean", "median", "iqm", "optimality_gap")
 
 
@@ -223,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=str(DEFAULT_REFERENCE_DIR),
         metavar="DIR",
-        help="print aggregates of the <NAME>.json score files in DIR (default: the shared "
-        "IRIS / DIAMOND data)",
+        help="print aggregates of the <NAME>.json score files in DIR (default: the IRIS / DIAMOND "
+        "scores shipped with wmenv)",
     )
     parser.add_argument(
         "--agents",
@@ -259,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"reference directory {args.reference} does not exist; pass --reference DIR"
                 )
             _print_aggregates(reference_aggregates(args.reference))
+            print(f"scores: {Path(args.reference).resolve()}")
             return 0
         if not args.benchmark:
             print(__doc__)
