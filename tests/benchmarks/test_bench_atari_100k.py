@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,6 @@ from typing import Any
 import pytest
 
 from wmenv.benchmarks import atari_100k as A
-
-DATA_DIR = Path(__file__).parents[2] / ".." / "shared" / "data" / "atari100k"
-needs_make_env = pytest.mark.skipif(
-    importlib.util.find_spec("wmenv.envs.make") is None,
-    reason="wmenv.envs.make (ALE protocol presets) missing",
-)
 
 
 def test_protocol_constants() -> None:
@@ -25,12 +18,13 @@ def test_protocol_constants() -> None:
     assert A.env_id("ms_pacman") == "ALE/MsPacman-v5"
 
 
-@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"reference scores not found at {DATA_DIR}")
 def test_reference_prints_published_aggregates(capsys: pytest.CaptureFixture[str]) -> None:
-    assert A.main(["--reference", str(DATA_DIR)]) == 0
+    assert A.main(["--reference"]) == 0  # default: the scores shipped in wmenv/benchmarks/data/atari100k
     out = capsys.readouterr().out
     assert "IRIS           1.046   0.289   0.501" in out
     assert "DIAMOND        1.459   0.373   0.641" in out
+    assert A.main(["--reference", str(A.DEFAULT_REFERENCE_DIR)]) == 0
+    assert capsys.readouterr().out == out
 
 
 def test_reference_and_mode_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], registry: Any) -> None:
@@ -44,7 +38,6 @@ def test_reference_and_mode_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "did you mean 'Pong'" in capsys.readouterr().err
 
 
-@needs_make_env
 def test_smoke_run_random_on_pong(tmp_path: Path, registry: Any) -> None:
     argv = [
         "--benchmark",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import gymnasium as gym
@@ -95,11 +94,6 @@ def test_wmenv_train_collects_with_the_planner(tmp_path: Path) -> None:
     assert model.config.planner == CEMConfig(horizon=4, candidates=16, iterations=2, top_k=4)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("wmenv.benchmarks.families") is None,
-    reason="the generic registry agent (wmenv/benchmarks/families.py) does not exist yet; "
-    "`wmenv benchmark -a planet` needs it",
-)
 def test_wmenv_benchmark_evaluates_a_planet_checkpoint(tmp_path: Path) -> None:
     from wmenv.benchmarks.cli import main as bench
 
