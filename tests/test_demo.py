@@ -8,7 +8,7 @@ import pytest
 
 from wmenv.cli import main
 from wmenv.demo import run_demo
-from wmenv.demo_config import demo_config_for
+from wmenv.demo.config import demo_config_for
 
 TINY = dict(
     real_step_budget=700, seed_steps=400, collect_steps=300, rounds=2, wm_updates_first=20, wm_updates=10,

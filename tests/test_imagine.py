@@ -11,14 +11,14 @@ import torch
 
 from wmenv.cli import main
 from wmenv.core.errors import ConfigError
-from wmenv.imagine import imagine_rollout
+from wmenv.benchmarks.imagine import imagine_rollout
 from wmenv.video import check_video_path, comparison_frames, side_by_side, write_video
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Dreamer trained for a few updates on CartPole (it records its env)."""
-    from wmenv.train.cli import main as train_main
+    from wmenv.cli.train import main as train_main
 
     torch.set_num_threads(1)
     run = tmp_path_factory.mktemp("imagine") / "run"

@@ -92,7 +92,7 @@ def test_checkpoint_of_another_family_is_refused(
 def test_sb3_agent_sees_the_real_env_through_the_model(trained: RegistryAgent) -> None:
     from stable_baselines3 import PPO
 
-    from wmenv.envs.loading import make_imagination_env
+    from wmenv.runs import make_imagination_env
 
     ckpt = trained.run_dir / "checkpoint.pt"
     env = make_imagination_env(ckpt, observation_mode="latent", max_episode_steps=20)

@@ -15,13 +15,13 @@ from torchrl.data import Bounded, Categorical
 from wmenv.benchmarks.fidelity import OpenLoopErrors, collect_heldout, open_loop_errors, psnr
 from wmenv.cli import main
 from wmenv.core.errors import UnsupportedSpaceError
-from wmenv.imagine import load_world_model
+from wmenv.runs import open_run
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Dreamer (world model + policy) trained for a few updates on CartPole."""
-    from wmenv.train.cli import main as train_main
+    from wmenv.cli.train import main as train_main
 
     torch.set_num_threads(1)
     run = tmp_path_factory.mktemp("fidelity") / "run"
@@ -93,7 +93,7 @@ def test_open_loop_errors_pixels_match_numpy() -> None:
 
 
 def test_open_loop_errors_vector_checkpoint(checkpoint: Path) -> None:
-    world_model, _, _ = load_world_model(checkpoint, "decoded")
+    world_model = open_run(checkpoint).world_model("decoded")
     data = collect_heldout("CartPole-v1", 200, seed=123)
     err = open_loop_errors(world_model, data, horizon=5, context=3, seed=0)
     assert isinstance(err, OpenLoopErrors) and err.observation_kind == "vector" and err.psnr is None
@@ -105,7 +105,7 @@ def test_open_loop_errors_vector_checkpoint(checkpoint: Path) -> None:
 
 
 def test_open_loop_errors_refuses_latent_observations(checkpoint: Path) -> None:
-    latent, _, _ = load_world_model(checkpoint, "latent")
+    latent = open_run(checkpoint).world_model("latent")
     with pytest.raises(UnsupportedSpaceError, match="observation_mode='decoded'"):
         open_loop_errors(latent, collect_heldout("CartPole-v1", 50, seed=1), horizon=2, context=2)
 

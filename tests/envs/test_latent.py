@@ -6,8 +6,9 @@ from gymnasium.utils.env_checker import check_env
 from tensordict import TensorDict
 from torchrl.data import Unbounded
 
-from wmenv.envs.latent import LatentObservationWrapper, latent_observation_wrapper
+from wmenv.envs.latent import LatentObservationWrapper
 from wmenv.models.dreamer import DreamerConfig, DreamerWorldModel, to_world_model
+from wmenv.runs import latent_observation_wrapper
 
 
 @pytest.fixture(autouse=True)

@@ -1,16 +1,16 @@
-"""Subprocess entry for the kill/resume test: register the test family, then run the train CLI."""
+"""Subprocess entry for the kill/resume test: register the test family, then run the train CLI.
+
+Run from the repository root as ``python -m tests.train.run_train_cli train ...``.
+"""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import testfamily  # noqa: E402,F401  (registers "test_mlp")
-import torch  # noqa: E402
+import tests.train.testfamily  # noqa: F401  (registers "test_mlp")
+from wmenv.cli.train import main
 
 torch.set_num_threads(1)  # tiny model: avoid thread oversubscription
-
-from wmenv.train.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -15,11 +15,12 @@ import pytest
 from wmenv.core.errors import CheckpointError
 from wmenv.registry import ModelSpec, register_model
 from wmenv.train import load_checkpoint, load_replay, replay_as_tensordict
-from wmenv.train.cli import main
+from wmenv.cli.train import main
 
 from .testfamily import MLPConfig, build
 
-SCRIPT = Path(__file__).with_name("run_train_cli.py")
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ["-m", "tests.train.run_train_cli"]  # run from the repository root (no sys.path edits)
 FAST = ["--no-progress", "--seed-steps", "200", "trainer.tensorboard=false"]
 
 
@@ -110,7 +111,7 @@ def test_env_kwargs_reach_every_env_of_the_run_and_survive_resume(tmp_path):
     finally:
         torch.set_num_threads(threads)
     ckpt = load_checkpoint(run / "checkpoint.pt")
-    assert ckpt["extra"]["user_state"]["args"]["env_kwargs"] == {"max_episode_steps": 7}
+    assert ckpt["extra"]["run"]["env_kwargs"] == {"max_episode_steps": 7}
     rows = replay_as_tensordict(load_replay(run / ckpt["extra"]["replay_snapshot"]))
     lengths = torch.unique_consecutive(rows["episode"], return_counts=True)[1]
     assert lengths.max() <= 8  # 7 steps + the stored final observation, in seed AND policy phases
@@ -195,7 +196,7 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     cmd = [
         sys.executable,
-        str(SCRIPT),
+        *SCRIPT,
         "train",
         "test_mlp",
         "--env",
@@ -212,7 +213,7 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
         "60",
         *FAST,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while _step(run / "checkpoint.pt") < 100:
@@ -228,11 +229,13 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
     step, snapshot = int(ckpt["step"]), ckpt["extra"]["replay_snapshot"]
     saved = replay_as_tensordict(load_replay(run / snapshot)).clone()
     assert step >= 100 and step % 20 == 0
+    # no data loss: the checkpoint's replay holds every transition collected up to it
+    assert int((~saved["is_first"]).sum()) == ckpt["extra"]["user_state"]["env_steps"] > 0
 
     res = subprocess.run(
         [
             sys.executable,
-            str(SCRIPT),
+            *SCRIPT,
             "train",
             "--resume",
             str(run),
@@ -243,6 +246,7 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=ROOT,
     )
     assert res.returncode == 0, res.stderr
     assert f"resumed {run} at step {step} with {saved.batch_size[0]} replay rows" in res.stdout
@@ -251,6 +255,7 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(tmp_path):
     rows = replay_as_tensordict(load_replay(run / final["extra"]["replay_snapshot"]))
     assert (rows[: saved.batch_size[0]] == saved).all()  # the replay continued from the saved contents
     assert len(rows) > len(saved)  # and the resumed run collected more
+    assert int((~rows["is_first"]).sum()) == final["extra"]["user_state"]["env_steps"]
     with open(run / "metrics.csv") as f:
         loss_steps = [int(r[0]) for r in csv.reader(f) if len(r) == 3 and r[1] == "loss"]
     assert len(loss_steps) == len(set(loss_steps)) and max(loss_steps) == step + 30

@@ -106,7 +106,13 @@ def build(config: MLPConfig, observation_space: gym.Space, action_space: gym.Spa
     return NextObsMLP(config, observation_space, action_space)
 
 
-SPEC = ModelSpec(name=NAME, config_cls=MLPConfig, build=build, family="test", description="test MLP")
+def act_in_real_env(model: NextObsMLP, *, seed: int | None = None, explore: bool = False):
+    """``ModelSpec.policy``: the model's constant policy."""
+    return model.policy()
+
+
+SPEC = ModelSpec(name=NAME, config_cls=MLPConfig, build=build, family="test", description="test MLP",
+                 policy=act_in_real_env)
 
 
 def register() -> ModelSpec:

@@ -9,12 +9,16 @@
 - :mod:`~wmenv.benchmarks.fidelity`: world-model fidelity (``wmenv evaluate-model``).
 - :mod:`~wmenv.benchmarks.runner`: :func:`run_benchmark`, :func:`run_multi_agent`.
 - :mod:`~wmenv.benchmarks.reporting`: JSON / CSV / Markdown / LaTeX / PNG writers.
-- :mod:`~wmenv.benchmarks.cli`: ``wmenv benchmark``.
+- :mod:`~wmenv.benchmarks.imagine`: the model next to the real env on the same actions; the imagination gap.
+- :mod:`~wmenv.benchmarks.perf`: imagined steps/s of each face vs the raw model (``wmenv perf``).
+- ``wmenv benchmark`` and the other commands: :mod:`wmenv.cli`.
 - :mod:`~wmenv.benchmarks.atari_100k`: the 26-game Atari 100k protocol.
 
-How a family registers its agent (e.g. at the end of ``wmenv/models/<family>/adapter.py``)::
+Families get an agent by declaring ``policy=`` in their ``ModelSpec`` (the generic
+:class:`RegistryAgent`) or an agent class of their own as ``benchmark_agent=``; other code registers
+one with :func:`register_agent`. An agent class looks like this::
 
-    from wmenv.benchmarks.adapters import RealEnvEvaluator, register_agent
+    from wmenv.envs.evaluate import RealEnvEvaluator
 
     class DreamerAgent:
         name = "dreamerv3"
@@ -31,8 +35,6 @@ How a family registers its agent (e.g. at the end of ``wmenv/models/<family>/ada
         def evaluate(self, num_episodes, render=False, seed=None, progress=None):
             return self._eval.run(self._act, num_episodes, seed=seed, render=render,
                                   on_episode_start=self._reset_state, progress=progress)
-
-    register_agent("dreamerv3", DreamerAgent, aliases=("dreamer",))
 
 The factory is called as ``factory(env_id=..., device=..., env_kwargs=..., [preset=...], **extra)``;
 ``evaluate`` returns ``{"episode_returns": [...], "episode_lengths": [...]}`` and resets episode

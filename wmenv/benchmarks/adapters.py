@@ -15,9 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from wmenv.core.errors import CheckpointError, ConfigError, UnknownNameError, UnsupportedSpaceError
-from wmenv.registry import Registry
+from wmenv.core.errors import CheckpointError, UnknownNameError, UnsupportedSpaceError
 from wmenv.envs.evaluate import EvaluationResult, RealEnvEvaluator, make_real_env
+from wmenv.registry import Registry
 
 __all__ = [
     "AgentAdapter",
@@ -208,17 +208,12 @@ def resolve_observation_wrapper(
     """The one place where a policy trained on a world model's latents meets the real env.
 
     An explicit ``observation_wrapper`` wins. Otherwise a ``world_model`` checkpoint is turned into
-    a wrapper by ``wmenv.envs.latent.latent_observation_wrapper(checkpoint, device=...)``.
+    a wrapper by :func:`wmenv.runs.latent_observation_wrapper` (``checkpoint``, ``device``).
     """
     if observation_wrapper is not None or world_model is None:
         return observation_wrapper
-    try:
-        from wmenv.envs.latent import latent_observation_wrapper  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise ConfigError(
-            f"world_model={str(world_model)!r} needs wmenv.envs.latent.latent_observation_wrapper, which "
-            "is not available; pass observation_wrapper=<callable(env) -> env> instead"
-        ) from err
+    from wmenv.runs import latent_observation_wrapper
+
     return latent_observation_wrapper(world_model, device=device)
 
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from wmenv.benchmarks.adapters import list_agents, resolve_agent_name
-from wmenv.benchmarks.cli import parse_seeds
 from wmenv.benchmarks.metrics import (
     ATARI_100K_GAMES,
     aggregate,
@@ -44,6 +43,7 @@ from wmenv.benchmarks.metrics import (
     superhuman_count,
 )
 from wmenv.benchmarks.reporting import Table, atomic_write_text, write_json
+from wmenv.benchmarks.runner import parse_seeds
 from wmenv.core.errors import ConfigError, RunDirError, WMEnvError
 
 __all__ = ["ENV_KWARGS", "PROTOCOL", "aggregate_scores", "main", "reference_aggregates", "run_atari_100k"]
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"need --steps >= 0 and --episodes >= 1, got {args.steps} and {args.episodes}")
         games = ATARI_100K_GAMES if args.games == "all" else [g for g in args.games.split(",") if g]
         if args.device is None:
-            from wmenv.benchmarks.cli import default_device
+            from wmenv.benchmarks.runner import default_device
 
             args.device = default_device()
         summary = run_atari_100k(

@@ -1,13 +1,9 @@
 """Benchmark agents for every registered model that can act: :class:`RegistryAgent`.
 
-A registered model "can act" when its spec's build function is the family's agent builder
-(``spec.extras["agent"] is spec.build``) or returns a class with ``make_policy`` (read from its
-return annotation, so nothing is built to find out). For Dreamer that is ``dreamer``,
-``dreamerv1``, ``dreamerv2`` and ``dreamerv3`` (not ``dreamer-wm``, a world model without a
-policy); later families appear automatically. Registration is lazy:
-:func:`wmenv.benchmarks.adapters.list_agents` and ``get_agent`` call
-:func:`ensure_family_agents`, which registers them on first use (not at import). Names an
-agent is already registered under (e.g. ``world-models``, which ships its own adapter) are kept.
+A registered model acts when its :class:`~wmenv.registry.ModelSpec` declares a ``policy`` (for Dreamer:
+``dreamer``, ``dreamerv1``, ``dreamerv2``, ``dreamerv3``, not the world-model-only ``dreamer-wm``) or a
+``benchmark_agent`` of its own (World Models). :func:`register_family_agents` registers them in the
+agent registry, which calls it on its first lookup; names already registered are kept.
 
 Usage::
 
@@ -21,70 +17,40 @@ from __future__ import annotations
 import functools
 import math
 import tempfile
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wmenv.benchmarks.adapters import EvaluationResult, RealEnvEvaluator, make_real_env
+from wmenv.benchmarks.adapters import AGENTS, EvaluationResult, RealEnvEvaluator, make_real_env
 from wmenv.core.errors import CheckpointError, ConfigError
 
-__all__ = ["RegistryAgent", "acting_models", "can_act", "ensure_family_agents", "register_family_agents"]
-
-_registered = False
-
-
-def can_act(spec: Any) -> bool:
-    """Whether the model a :class:`~wmenv.registry.ModelSpec` builds has ``make_policy``."""
-    if spec.extras.get("agent") is not None and spec.extras.get("agent") is spec.build:
-        return True
-    try:
-        built = typing.get_type_hints(spec.build).get("return")
-    except Exception:  # unresolvable annotations: cannot tell without building
-        return False
-    return isinstance(built, type) and callable(getattr(built, "make_policy", None))
+__all__ = ["RegistryAgent", "acting_models", "register_family_agents"]
 
 
 def acting_models() -> list[str]:
-    """Canonical names of the registered models that can act (see the module docstring)."""
+    """Canonical names of the registered models that can act."""
     from wmenv.registry import get_model_spec, list_models
 
-    return [name for name in list_models() if can_act(get_model_spec(name))]
+    return [name for name in list_models() if get_model_spec(name).can_act]
 
 
 def register_family_agents() -> list[str]:
-    """Register a :class:`RegistryAgent` for every acting model not yet registered as an agent.
-
-    Returns:
-        The agent names added.
-    """
-    from wmenv.benchmarks import adapters
-    from wmenv.registry import get_model_spec
+    """Register an agent for every acting model not yet registered as one: the family's own
+    ``benchmark_agent``, else a :class:`RegistryAgent`. Returns the agent names added."""
+    from wmenv.registry import MODELS, get_model_spec
 
     added = []
     for name in acting_models():
-        taken = set(adapters._REGISTRY) | set(adapters._ALIASES)
-        if name in taken:
+        if name in AGENTS.known():
             continue
-        aliases = [a for a in get_model_spec(name).aliases if a not in taken]
-        adapters.register_agent(name, functools.partial(RegistryAgent, name), aliases=aliases)
+        spec = get_model_spec(name)
+        factory = spec.benchmark_agent or functools.partial(RegistryAgent, name)
+        aliases = [a for a in MODELS.aliases_of(name) if a not in AGENTS.known()]
+        AGENTS.register(name, factory, aliases=aliases)
         added.append(name)
     return added
-
-
-def ensure_family_agents() -> None:
-    """:func:`register_family_agents` once, on the first agent lookup (``adapters.list_agents`` and
-    ``resolve_agent_name`` call this). Only the adapters module's own registry gets them: a registry
-    swapped in by tests stays as the test made it."""
-    global _registered
-    from wmenv.benchmarks import adapters
-
-    if _registered or adapters._REGISTRY is not adapters._BASE_REGISTRY:
-        return
-    _registered = True
-    register_family_agents()
 
 
 class RegistryAgent:
@@ -133,6 +99,7 @@ class RegistryAgent:
         self.seed_steps = seed_steps
         self._eval = RealEnvEvaluator(env_id, env_kwargs)
         self.model: Any = None
+        self.run: Any = None
         self.meta: dict[str, Any] = {}
         self.run_dir: Path | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -149,23 +116,26 @@ class RegistryAgent:
             CheckpointError: missing or corrupt, of another family, or a model without ``make_policy``.
             UnsupportedSpaceError: the checkpoint's spaces are not the real env's.
         """
-        from wmenv.envs.loading import resolve_checkpoint
-        from wmenv.imagine import check_env_spaces
-        from wmenv.train.checkpoint import load_model
+        from wmenv.runs import open_run
 
-        ckpt = resolve_checkpoint(path)
-        model, meta = load_model(ckpt, expected_family=self.family, device=self.device)
-        if not callable(getattr(model, "make_policy", None)):
+        run = open_run(path, device=self.device)
+        if run.meta["family"] != self.family:
             raise CheckpointError(
-                f"checkpoint {ckpt} holds model {meta['model_name']!r}, which has no policy (make_policy); "
+                f"checkpoint {run.checkpoint} is of family {run.meta['family']!r}, expected {self.family!r} "
+                f"(model {run.info.model!r}); load it with the matching agent"
+            )
+        if not run.spec.can_act or run.spec.policy is None:
+            raise CheckpointError(
+                f"checkpoint {run.checkpoint} holds model {run.info.model!r}, which has no policy; "
                 f"agent {self.name!r} needs a checkpoint of an acting model such as {self.name!r}"
             )
         env = make_real_env(self.env_id, **self.env_kwargs)
         try:
-            check_env_spaces(env, meta, self.env_id)
+            run.check_spaces(env, self.env_id)
         finally:
             env.close()
-        self.model, self.meta = model.eval(), meta
+        self.run = run
+        self.model, self.meta = run.model(), run.meta
 
     def evaluate(
         self,
@@ -175,15 +145,11 @@ class RegistryAgent:
         progress: Callable[[int], None] | None = None,
     ) -> EvaluationResult:
         """Play ``num_episodes`` episodes with the greedy policy; episode ``i`` resets with ``seed + i``."""
-        from wmenv.imagine import model_policy
-
         if self.model is None:
             raise CheckpointError(
                 f"agent {self.name!r} has no weights; call load_checkpoint(path) (CLI: --checkpoint) or train()"
             )
-        policy = model_policy(self.model, seed)
-        if policy is None:
-            raise CheckpointError(f"model {self.meta.get('model_name')!r} has no make_policy()")
+        policy = self.run.policy(seed=seed, explore=False)
 
         def start(_ep_seed: int | None) -> None:
             if hasattr(policy, "reset"):
@@ -230,20 +196,14 @@ class RegistryAgent:
             ConfigError: a bad budget, env kwargs (``wmenv train`` makes envs from the id only) or a
                 failed run (its error is printed on stderr).
         """
-        from wmenv.train.cli import main as train_main
+        from wmenv.train.session import Schedule, train
 
-        if self.env_kwargs:
-            raise ConfigError(f"train() makes envs from the id alone; env_kwargs {self.env_kwargs} are not supported")
         updates, seed_steps, every, collect = self._schedule(steps, epochs)
-        run_dir = self._fresh_run_dir(log_dir)
-        argv = ["train", self.name, "--env", self.env_id, "--steps", str(updates), "--seed-steps", str(seed_steps),
-                "--collect-every", str(every), "--collect-steps", str(collect), "--seed", str(seed),
-                "--device", self.device, "--run-dir", str(run_dir), "--no-progress"]
-        if self.preset:
-            argv += ["--preset", self.preset]
-        code = train_main(argv)
-        if code != 0:
-            raise ConfigError(f"training agent {self.name!r} failed (wmenv {' '.join(argv)} exited with {code})")
+        run_dir = train(
+            self.name, self.env_id, steps=updates, preset=self.preset, seed=seed, device=self.device,
+            schedule=Schedule(seed_steps=seed_steps, collect_every=every, collect_steps=collect),
+            env_kwargs=self.env_kwargs, run_dir=self._fresh_run_dir(log_dir), progress=False, producer=f"benchmark agent {self.name}",
+        )
         self.run_dir = run_dir
         self.load_checkpoint(run_dir)
 

@@ -14,7 +14,6 @@ the action that led to it, so step ``h`` of a window is predicted from the actio
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -28,8 +27,8 @@ import numpy as np
 import torch
 from tensordict import TensorDictBase
 
+from wmenv.benchmarks.imagine import imagination_gap
 from wmenv.core.errors import ConfigError, RunDirError, UnsupportedSpaceError
-from wmenv.imagine import check_env_spaces, checkpoint_env_id, imagination_gap, load_world_model, model_policy
 
 __all__ = [
     "OpenLoopErrors",
@@ -38,9 +37,8 @@ __all__ = [
     "open_loop_errors",
     "psnr",
     "plot_open_loop",
-    "imagination_gap",  # defined in wmenv.imagine (the model next to the real env)
+    "imagination_gap",  # defined in wmenv.benchmarks.imagine (the model next to the real env)
     "evaluate_model",
-    "register",
 ]
 
 FILES = {"json": "fidelity.json", "csv": "fidelity.csv", "png": "mse_vs_horizon.png"}
@@ -380,6 +378,7 @@ def evaluate_model(
         ConfigError: bad options, no env id, ``heldout_policy="model"`` for a model without a policy.
         UnsupportedSpaceError: the env's spaces differ from the model's.
     """
+    from wmenv.runs import open_run
     from wmenv.train.collect import make_env
     from wmenv.video import comparison_frames, write_video
 
@@ -388,20 +387,22 @@ def evaluate_model(
         raise RunDirError(f"{out} already holds {FILES['json']}; choose another --out-dir or pass --overwrite")
     if heldout_policy not in ("random", "model"):
         raise ConfigError(f"heldout_policy must be 'random' or 'model', got {heldout_policy!r}")
-    world_model, model, meta = load_world_model(checkpoint, "decoded")
-    env_id = env_id or checkpoint_env_id(meta)
+    run = open_run(checkpoint)
+    meta = {**run.meta, "path": str(run.checkpoint)}
+    world_model = run.world_model("decoded")
+    env_id = env_id or run.info.env_id
     if not env_id:
-        raise ConfigError(f"checkpoint {meta['path']} does not record its env; pass --env ID")
+        raise ConfigError(f"run {run.path} does not record its env; pass --env ID")
     probe = make_env(env_id)
     try:
-        check_env_spaces(probe, meta, env_id)
+        run.check_spaces(probe, env_id)
     finally:
         probe.close()
-    train_seed = int(((meta.get("extra") or {}).get("user_state") or {}).get("args", {}).get("seed") or 0)
+    train_seed = int(run.info.seed)
     seed = train_seed + 10_000 if seed is None else int(seed)
-    collector_policy = model_policy(model, seed) if heldout_policy == "model" else None
-    if heldout_policy == "model" and collector_policy is None:
-        raise ConfigError(f"model {meta['model_name']!r} has no make_policy(); use --heldout-policy random")
+    if heldout_policy == "model" and run.spec.policy is None:
+        raise ConfigError(f"model {run.info.model!r} has no policy of its own; use --heldout-policy random")
+    collector_policy = run.policy(seed=seed) if heldout_policy == "model" else None
     data = collect_heldout(env_id, heldout_steps, seed=seed, policy=collector_policy)
     errors = open_loop_errors(world_model, data, horizon, context, max_windows=max_windows, seed=seed,
                               keep_rollout=True)
@@ -425,52 +426,3 @@ def evaluate_model(
         for ext in ("mp4", "gif"):
             files[f"video_{i}_{ext}"] = write_video(frames, out / f"rollout_{i}.{ext}", fps=fps)
     return {**results, "files": {k: str(v) for k, v in files.items()}}
-
-
-def register(subparsers: Any) -> None:
-    """Add ``wmenv evaluate-model`` to an argparse subparsers object."""
-    p = subparsers.add_parser(
-        "evaluate-model",
-        help="world-model fidelity on held-out real data (open-loop error vs horizon, imagination gap)",
-        description="Collect fresh real trajectories, burn the model in on K real steps, predict H steps "
-        "open loop from the real actions and report observation MSE (PSNR for pixels), reward MAE and "
-        "termination precision/recall per horizon, with side-by-side videos; with --policy also the "
-        "imagination gap (the policy's return in the model vs in the real env).",
-    )
-    p.add_argument("--checkpoint", required=True, metavar="RUN_OR_CKPT", help="run dir or checkpoint.pt")
-    p.add_argument("--out-dir", default="results/fidelity", help="output directory (default results/fidelity)")
-    p.add_argument("--env", default=None, help="real env id (default: the checkpoint's)")
-    p.add_argument("--horizon", type=int, default=15, help="open-loop steps H (default 15)")
-    p.add_argument("--context", type=int, default=8, help="burn-in steps K (default 8)")
-    p.add_argument("--heldout-steps", type=int, default=2000, help="real env steps to collect (default 2000)")
-    p.add_argument("--seed", type=int, default=None, help="held-out seed (default: training seed + 10000)")
-    p.add_argument("--heldout-policy", choices=("random", "model"), default="random")
-    p.add_argument("--max-windows", type=int, default=256)
-    p.add_argument("--videos", type=int, default=1, help="side-by-side videos to write (MP4 + GIF each)")
-    p.add_argument("--policy", default=None, metavar="PATH.zip", help="SB3 policy for the imagination gap")
-    p.add_argument("--gap-episodes", type=int, default=5)
-    p.add_argument("--fps", type=float, default=10)
-    p.add_argument("--overwrite", action="store_true", help="replace fidelity files in --out-dir")
-    p.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.heldout_steps < 1 or args.max_windows < 1 or args.videos < 0 or args.gap_episodes < 1:
-        raise ConfigError("--heldout-steps, --max-windows and --gap-episodes must be >= 1, --videos >= 0")
-    res = evaluate_model(
-        args.checkpoint, args.out_dir, env_id=args.env, horizon=args.horizon, context=args.context,
-        heldout_steps=args.heldout_steps, seed=args.seed, heldout_policy=args.heldout_policy,
-        max_windows=args.max_windows, videos=args.videos, policy=args.policy,
-        gap_episodes=args.gap_episodes, overwrite=args.overwrite, fps=args.fps,
-    )
-    mse = res["open_loop"]["mse"]
-    shown = ", ".join(f"h={h}: {mse[h - 1]:.4g}" for h in sorted({1, min(5, len(mse)), len(mse)})
-                      if mse[h - 1] is not None)
-    print(f"{res['model_name']} on {res['env_id']}: open-loop MSE {shown} "
-          f"({res['open_loop']['windows']} windows)")
-    if "imagination_gap" in res:
-        g = res["imagination_gap"]
-        print(f"imagination gap: {g['imagined_mean']:.2f} imagined vs {g['real_mean']:.2f} real "
-              f"({g['observation_mode']} observations, {g['episodes']} episodes)")
-    print(f"results: {Path(res['files']['json']).parent}")
-    return 0

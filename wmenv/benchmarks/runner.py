@@ -12,6 +12,7 @@ unless ``overwrite=True``, which replaces the result files (and nothing else) in
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import inspect
 import re
@@ -394,3 +395,34 @@ def run_multi_agent(
     }
     files = write_combined(combined, out)
     return {**combined, "files": {k: str(v) for k, v in files.items()}}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"N"`` -> ``0..N-1``; ``"0,1,2"`` -> exactly those; ``"7,"`` -> just seed 7.
+
+    Raises:
+        argparse.ArgumentTypeError: Malformed, negative, duplicate or empty.
+    """
+    text = text.strip()
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return list(range(count))
+        parts = text[:-1].split(",") if text.endswith(",") else text.split(",")
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid seeds {text!r}: expected a count N >= 1 (seeds 0..N-1) or a comma list like 0,1,2"
+        ) from None
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: seeds must be distinct and >= 0")
+    return seeds
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA device is available, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -14,7 +14,6 @@ and a ``latent_spec`` (or ``observation_spec``) describing the features.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Protocol, SupportsFloat, runtime_checkable
 
 import gymnasium as gym
@@ -24,7 +23,7 @@ from tensordict import TensorDictBase
 
 from wmenv.core.specs import spec_to_space
 
-__all__ = ["LatentFilter", "LatentObservationWrapper", "latent_observation_wrapper"]
+__all__ = ["LatentFilter", "LatentObservationWrapper"]
 
 
 @runtime_checkable
@@ -96,45 +95,3 @@ class LatentObservationWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         """Step the real env and filter its observation."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         return self._filter(action, obs), reward, terminated, truncated, info
-
-
-def latent_observation_wrapper(world_model: Any, device: str = "cpu", **adapter_kwargs: Any) -> Any:
-    """``env -> LatentObservationWrapper(env, adapter)`` for the benchmark runner.
-
-    Args:
-        world_model: an adapter with ``observe``; a model of a registered family (its
-            ``extras["world_model"]`` makes the adapter); or a checkpoint path of such a model.
-        device: device to put the model on.
-        **adapter_kwargs: forwarded to the family's ``extras["world_model"]`` (e.g. ``sample=False``).
-    """
-    from wmenv.registry import get_model_spec, list_models
-
-    names: list[str] = list_models()
-    if isinstance(world_model, str | Path):
-        from wmenv.train.checkpoint import load_model
-
-        world_model, meta = load_model(world_model, device=device)
-        names = [meta["model_name"]]
-    adapter = world_model
-    if isinstance(world_model, torch.nn.Module):
-        model = world_model.to(device).eval()
-        adapter = None
-        for name in names:
-            to_wm = get_model_spec(name).extras.get("world_model")
-            try:
-                candidate = to_wm(model, **adapter_kwargs) if to_wm is not None else None
-            except TypeError:
-                continue
-            if callable(getattr(candidate, "observe", None)):
-                adapter = candidate
-                break
-        if adapter is None:
-            raise TypeError(
-                f"no registered family turns {type(model).__name__} into a world model with an observe() "
-                "filter; pass an adapter (e.g. wmenv.models.dreamer.to_world_model(model))"
-            )
-
-    def wrap(env: gym.Env) -> gym.Env:
-        return LatentObservationWrapper(env, adapter)
-
-    return wrap

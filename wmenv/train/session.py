@@ -37,7 +37,7 @@ from wmenv.train.replay import load_replay, make_replay
 from wmenv.train.runinfo import RunInfo, new_run_dir
 from wmenv.train.trainer import CHECKPOINT, REPLAY_SCRATCH, Trainer, TrainerConfig
 
-__all__ = ["Schedule", "TrainingRun", "train", "seed_everything", "trainer_config_for", "env_time_limit"]
+__all__ = ["Schedule", "TrainingRun", "train", "run_stage", "seed_everything", "trainer_config_for", "env_time_limit"]
 
 
 @dataclass(frozen=True)
@@ -362,6 +362,43 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def run_stage(
+    model: str,
+    stage: str | None,
+    env: str | None = None,
+    *,
+    resume: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    **start_kwargs: Any,
+) -> dict[str, Any]:
+    """Run one stage (or ``"all"``) of a staged family (``ModelSpec.stages``) via its ``run_stages``.
+
+    Returns:
+        The family's result dict (``run_dir``, ``trained_stages``, ...).
+    """
+    from wmenv.registry import get_model_spec
+
+    spec = get_model_spec(model)
+    if spec.run_stages is None:
+        raise ConfigError(f"model {spec.name!r} is not trained in stages; drop stage={stage!r}")
+    if stage not in (*spec.stages, "all"):
+        raise ConfigError(f"unknown stage {stage!r} for {spec.name}; expected one of {[*spec.stages, 'all']}")
+    target = resume or run_dir
+    if target is None:
+        if not env:
+            raise ConfigError("a new staged run needs an env id (or the run_dir of an existing run)")
+        target = new_run_dir(start_kwargs.get("runs_root", "runs"), f"{spec.name}_{env}")
+    kwargs = {
+        "env_id": env, "env_kwargs": start_kwargs.get("env_kwargs") or None,
+        "preset": start_kwargs.get("preset") or spec.default_preset,
+        "overrides": dict(start_kwargs.get("overrides") or {}), "seed": int(start_kwargs.get("seed", 0)),
+        "device": start_kwargs.get("device") or "cpu", "progress": bool(start_kwargs.get("progress", True)),
+    }
+    result = dict(spec.run_stages(stage, target, **{k: v for k, v in kwargs.items() if _accepts(spec.run_stages, k)}))
+    result.setdefault("run_dir", str(target))
+    return result
+
+
 def train(
     model: str,
     env: str | None = None,
@@ -391,23 +428,8 @@ def train(
 
     spec = get_model_spec(model)
     if spec.stages or stage is not None:
-        if spec.run_stages is None:
-            raise ConfigError(f"model {spec.name!r} is not trained in stages; drop stage={stage!r}")
-        if stage not in (*spec.stages, "all"):
-            raise ConfigError(f"unknown stage {stage!r} for {spec.name}; expected one of {[*spec.stages, 'all']}")
-        target = resume or run_dir
-        if target is None:
-            if not env:
-                raise ConfigError("a new staged run needs an env id (or the run_dir of an existing run)")
-            target = new_run_dir(start_kwargs.get("runs_root", "runs"), f"{spec.name}_{env}")
-        kwargs = {
-            "env_id": env, "env_kwargs": start_kwargs.get("env_kwargs") or None,
-            "preset": start_kwargs.get("preset") or spec.default_preset,
-            "overrides": dict(start_kwargs.get("overrides") or {}), "seed": int(start_kwargs.get("seed", 0)),
-            "device": start_kwargs.get("device") or "cpu", "progress": bool(start_kwargs.get("progress", True)),
-        }
-        spec.run_stages(stage, target, **{k: v for k, v in kwargs.items() if _accepts(spec.run_stages, k)})
-        return Path(target)
+        result = run_stage(spec.name, stage, env, resume=resume, run_dir=run_dir, **start_kwargs)
+        return Path(result["run_dir"])
     if resume is not None:
         trainer = {**dict(start_kwargs.get("trainer") or {}), "steps": steps}
         session = TrainingRun.resume(resume, trainer=trainer, progress=bool(start_kwargs.get("progress", True)))

@@ -103,4 +103,4 @@ def test_registry_variants() -> None:
     for name in ("dreamer", "dreamerv1", "dreamer-wm"):
         spec = get_model_spec(name)
         assert spec.family == "dreamer"
-        assert callable(spec.extras["world_model"])
+        assert callable(spec.to_world_model)

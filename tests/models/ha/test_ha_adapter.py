@@ -93,7 +93,7 @@ def test_same_seed_same_dream_and_temperature_matters() -> None:
 
 def test_extras_and_bad_arguments() -> None:
     agent = WorldModelsAgent(micro(), VECTOR, DISCRETE)
-    assert get_model_spec("world-models").extras["world_model"] is to_world_model
+    assert get_model_spec("world-models").to_world_model is to_world_model
     with pytest.raises(TypeError, match="expects a WorldModelsAgent"):
         to_world_model(torch.nn.Linear(2, 2))
     with pytest.raises(ConfigError, match="observation_mode must be 'latent' or 'decoded'"):

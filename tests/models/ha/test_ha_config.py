@@ -41,7 +41,7 @@ def test_every_field_has_a_docstring() -> None:
 def test_registry_alias() -> None:
     assert get_model_spec("ha") is get_model_spec("world-models")
     assert get_model_spec("ha").family == "world-models"
-    assert callable(get_model_spec("ha").extras["world_model"])
+    assert callable(get_model_spec("ha").to_world_model)
 
 
 @pytest.mark.parametrize("popsize", [0, 1, -3])

@@ -116,7 +116,7 @@ def test_exploring_policy_feeds_the_taken_action_to_the_lstm() -> None:
 
 
 def test_generic_cli_run_continues_with_the_stage_driver(tmp_path) -> None:
-    from wmenv.train.cli import main as wmenv_train
+    from wmenv.cli.train import main as wmenv_train
 
     run = tmp_path / "run"
     code = wmenv_train(["train", "world-models", "--env", "CartPole-v1", "--preset", "tiny", "--steps", "4",

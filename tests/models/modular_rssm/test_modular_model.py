@@ -129,12 +129,12 @@ def test_policy_plans_in_a_real_env() -> None:
         assert action.shape == (1,) and env.action_space.contains(int(action[0]))
         obs, *_ = env.step(int(action[0]))
     assert set(policy.state.keys()) == {"deter", "stoch", "carry"}
-    assert get_model_spec("modular-rssm").extras["world_model"] is to_world_model
+    assert get_model_spec("modular-rssm").to_world_model is to_world_model
 
 
 def test_wmenv_train_and_benchmark(tmp_path: Path) -> None:
-    from wmenv.benchmarks.cli import main as bench
-    from wmenv.train.cli import main as train_cli
+    from wmenv.cli.benchmark import main as bench
+    from wmenv.cli.train import main as train_cli
 
     run = tmp_path / "run"
     code = train_cli(["train", "modular-rssm", "--env", "CartPole-v1", "--steps", "3", "--seed-steps", "60",

@@ -33,7 +33,7 @@ def test_adapter_passes_the_face_checkers(obs_space: gym.Space, act_space: gym.S
 
 
 def test_registry_extra_is_the_adapter_and_specs_follow_the_mode() -> None:
-    assert get_model_spec("planet").extras["world_model"] is to_world_model
+    assert get_model_spec("planet").to_world_model is to_world_model
     agent = PlanetAgent(micro(), IMAGE, BOX)
     latent = to_world_model(agent, observation_mode="latent")
     assert latent.observation_spec.shape == (agent.world_model.rssm.feature_dim,)

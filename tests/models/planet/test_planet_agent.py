@@ -81,7 +81,7 @@ def test_checkpoint_roundtrip(tmp_path: Path) -> None:
 
 
 def test_wmenv_train_collects_with_the_planner(tmp_path: Path) -> None:
-    from wmenv.train.cli import main
+    from wmenv.cli.train import main
 
     run = tmp_path / "run"
     code = main(["train", "planet", "--env", "Pendulum-v1", "--preset", "tiny", "--steps", "4", "--seed-steps",
@@ -95,7 +95,7 @@ def test_wmenv_train_collects_with_the_planner(tmp_path: Path) -> None:
 
 
 def test_wmenv_benchmark_evaluates_a_planet_checkpoint(tmp_path: Path) -> None:
-    from wmenv.benchmarks.cli import main as bench
+    from wmenv.cli.benchmark import main as bench
 
     agent = create_model("planet", env=gym.make("Pendulum-v1"), config=micro())
     ckpt = save_checkpoint(tmp_path / "planet.pt", model_name="planet", family="planet", config=agent.config,

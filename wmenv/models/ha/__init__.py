@@ -11,8 +11,8 @@ from __future__ import annotations
 import gymnasium as gym
 
 from wmenv.models.ha.adapter import WorldModelsImagination, to_world_model
-from wmenv.models.ha.benchmark import WorldModelsBenchmarkAgent
 from wmenv.models.ha.agent import STAGES, StageOrderError, WorldModelsAgent, WorldModelsPolicy
+from wmenv.models.ha.benchmark import WorldModelsBenchmarkAgent
 from wmenv.models.ha.config import (
     CMAConfig,
     ControllerConfig,

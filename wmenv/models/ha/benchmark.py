@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from wmenv.envs.evaluate import EvaluationResult, RealEnvEvaluator
 from wmenv.core.errors import CheckpointError
+from wmenv.envs.evaluate import EvaluationResult, RealEnvEvaluator
 from wmenv.models.ha.agent import WorldModelsAgent, WorldModelsPolicy
 from wmenv.models.ha.environment import fit_observation
 

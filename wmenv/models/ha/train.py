@@ -31,9 +31,11 @@ from wmenv.models.ha.agent import STAGES, StageOrderError, WorldModelsAgent
 from wmenv.models.ha.config import WorldModelsConfig
 from wmenv.models.ha.environment import env_factory
 from wmenv.models.ha.evolution import real_returns, train_controller
-from wmenv.train.checkpoint import load_checkpoint
+from wmenv.train.checkpoint import load_checkpoint, wmenv_version
 from wmenv.train.collect import collect
 from wmenv.train.replay import make_replay, replay_as_tensordict
+from wmenv.train.runinfo import RunInfo
+from wmenv.train.session import env_time_limit
 from wmenv.train.trainer import CHECKPOINT, REPLAY_SCRATCH, Trainer, TrainerConfig
 
 __all__ = ["run_stages", "main", "RESUME_OVERRIDABLE"]
@@ -55,7 +57,7 @@ def _trainer_config(cfg: WorldModelsConfig, stage: str, seed: int, device: str, 
 
 
 def _fresh(env_id: str, env_kwargs: dict[str, Any], config: WorldModelsConfig, run_dir: Path, seed: int,
-           device: str, progress: bool, tensorboard: bool) -> Trainer:
+           device: str, progress: bool, tensorboard: bool, preset: str | None = None) -> Trainer:
     """Collect random rollouts and build the VAE-stage Trainer of a new run."""
     torch.manual_seed(seed)
     env_fn = env_factory(env_id, env_kwargs)
@@ -74,8 +76,12 @@ def _fresh(env_id: str, env_kwargs: dict[str, Any], config: WorldModelsConfig, r
     trainer = Trainer(agent, replay, _trainer_config(config, "vae", seed, device, progress, tensorboard), run_dir,
                       model_name=MODEL_NAME, model_config=config, observation_space=obs_space,
                       action_space=act_space, family=FAMILY)
-    trainer.user_state = {"env_id": env_id, "env_kwargs": env_kwargs, "seed": seed, "env_steps": stats.steps,
-                          "stage_start": {}, "collect_return": stats.mean_return}
+    trainer.run_info = RunInfo(
+        model=MODEL_NAME, family=FAMILY, env_id=env_id, env_kwargs=dict(env_kwargs), preset=preset, seed=int(seed),
+        max_episode_steps=env_time_limit(probe), schedule={"seed_steps": int(s.random_steps), "num_envs": s.num_envs},
+        producer="wmenv train world-models --stage", wmenv_version=wmenv_version(),
+    )
+    trainer.user_state = {"env_steps": stats.steps, "stage_start": {}, "collect_return": stats.mean_return}
     return trainer
 
 
@@ -104,6 +110,7 @@ def _gradient_stage(trainer: Trainer, stage: str, rnd: int, device: str, progres
                       trainer.run_dir, model_name=MODEL_NAME, model_config=cfg,
                       observation_space=trainer.observation_space, action_space=trainer.action_space, family=FAMILY)
         new.step, new.history, new.user_state = trainer.step, trainer.history, trainer.user_state
+        new.run_info = trainer.run_info
         new._resume_step = trainer.step
         trainer.close()
         trainer = new
@@ -129,10 +136,10 @@ def _collect_with_controller(trainer: Trainer, rnd: int, progress: bool) -> None
     """Round ``rnd`` of the iterative procedure: real rollouts of the current controller (+ exploration)."""
     agent: WorldModelsAgent = trainer.model
     us, s = trainer.user_state, trainer.model_config.schedule
-    env_fn = env_factory(us["env_id"], us.get("env_kwargs"))
+    env_fn = env_factory(trainer.run_info.env_id, trainer.run_info.env_kwargs)
     agent.eval()
     venv = gym.vector.SyncVectorEnv([env_fn] * s.num_envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
-    seed = int(us["seed"]) + 7919 * rnd
+    seed = int(trainer.run_info.seed) + 7919 * rnd
     out = collect(venv, s.iteration_steps, policy=agent.policy(s.explore_epsilon, seed), seed=seed,
                   replay=trainer.replay, progress=progress)
     stats = out[1] if isinstance(out, tuple) else out
@@ -156,7 +163,7 @@ def _controller_stage(trainer: Trainer, rnd: int, eval_episodes: int) -> dict[st
     cfg: WorldModelsConfig = trainer.model_config
     agent.require_trained("controller")
     us = trainer.user_state
-    env_fn = env_factory(us["env_id"], us.get("env_kwargs"))
+    env_fn = env_factory(trainer.run_info.env_id, trainer.run_info.env_kwargs)
     base = trainer.step
 
     def log(row: dict[str, float]) -> None:
@@ -234,13 +241,15 @@ def run_stages(
         _resume_overrides(overrides)
         trainer = Trainer.resume(run_dir, overrides={"device": device, "progress": progress,
                                                      "tensorboard": tensorboard})
-        us = trainer.user_state
-        if "env_id" not in us:  # a run started by the generic `wmenv train` keeps its arguments in "args"
-            args = us.get("args", {})
-            us.update(env_id=args.get("env") or env_id, env_kwargs={}, seed=int(args.get("seed", seed)))
-        if env_id is not None and env_id != us["env_id"]:
+        info = trainer.run_info
+        if info is None or not info.env_id:
+            if env_id is None:
+                trainer.close()
+                raise ConfigError(f"{run_dir} records no real env; pass --env")
+            trainer.run_info = info = RunInfo(model=MODEL_NAME, family=FAMILY, env_id=env_id, seed=int(seed))
+        if env_id is not None and env_id != info.env_id:
             trainer.close()
-            raise ConfigError(f"{run_dir} is a run on {us['env_id']!r}, not {env_id!r}; drop --env or use a new run")
+            raise ConfigError(f"{run_dir} is a run on {info.env_id!r}, not {env_id!r}; drop --env or use a new run")
         cfg = apply_overrides(trainer.model_config, overrides)
         trainer.model_config = trainer.model.config = cfg
     else:
@@ -253,7 +262,8 @@ def run_stages(
             raise ConfigError("a new run needs --env (the real env id)")
         cfg = apply_overrides(make_preset(WorldModelsConfig, preset), {"cma.seed": seed, **overrides})
         run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = _fresh(env_id, dict(env_kwargs or {}), cfg, run_dir, seed, device, progress, tensorboard)
+        trainer = _fresh(env_id, dict(env_kwargs or {}), cfg, run_dir, seed, device, progress, tensorboard,
+                         preset=preset)
     agent: WorldModelsAgent = trainer.model
     done = set(trainer.user_state.setdefault("done", [])) | {f"{s}@0" for s in agent.trained_stages}
     if stage == "all":

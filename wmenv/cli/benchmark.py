@@ -1,6 +1,6 @@
 """``wmenv benchmark``: evaluate agents in the real env over seeds x episodes.
 
-Wire into the main CLI with :func:`add_benchmark_parser`; standalone: ``python -m wmenv.benchmarks.cli``.
+Wire into the main CLI with :func:`add_benchmark_parser`; standalone: ``python -m wmenv.cli.benchmark``.
 Exit codes: 0 success, 1 some agent failed during a multi-agent run, 2 usage error.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wmenv.benchmarks.adapters import list_agents, resolve_agent_name
+from wmenv.benchmarks.runner import default_device, parse_seeds
 from wmenv.core.errors import CheckpointError, ConfigError, WMEnvError
 
 __all__ = ["add_benchmark_parser", "main", "parse_checkpoint_map", "parse_seeds", "run_benchmark_cli"]
@@ -35,30 +36,6 @@ examples:
   wmenv benchmark -a sb3 -g CartPole-v1 -c ppo_cartpole.zip --seeds 0,1,2 -n 20
   wmenv benchmark --all-agents -g Pong-v5 --checkpoint-map sb3=ppo_pong.zip --train-epochs 5
 exit codes: 0 ok, 1 an agent failed in a multi-agent run, 2 usage error."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"N"`` -> ``0..N-1``; ``"0,1,2"`` -> exactly those; ``"7,"`` -> just seed 7.
-
-    Raises:
-        argparse.ArgumentTypeError: Malformed, negative, duplicate or empty.
-    """
-    text = text.strip()
-    try:
-        if "," not in text:
-            count = int(text)
-            if count < 1:
-                raise ValueError
-            return list(range(count))
-        parts = text[:-1].split(",") if text.endswith(",") else text.split(",")
-        seeds = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid seeds {text!r}: expected a count N >= 1 (seeds 0..N-1) or a comma list like 0,1,2"
-        ) from None
-    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: seeds must be distinct and >= 0")
-    return seeds
 
 
 def parse_checkpoint_map(text: str) -> tuple[str, str]:
@@ -160,12 +137,6 @@ def add_benchmark_parser(subparsers: Any) -> argparse.ArgumentParser:
     return _configure(parser)
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _plan(args: argparse.Namespace) -> tuple[list[str], dict[str, str], bool]:
     """Selected agents, their checkpoints and whether this is a multi-agent run."""
     cmap: dict[str, str] = {}
@@ -254,7 +225,7 @@ def _summary_line(name: str, agg: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The standalone parser (same options as ``wmenv benchmark``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m wmenv.benchmarks.cli",
+        prog="python -m wmenv.cli.benchmark",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

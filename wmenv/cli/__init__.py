@@ -1,7 +1,7 @@
 """The ``wmenv`` command line: ``demo | collect | train | imagine | benchmark | evaluate-model | perf | list``.
 
-Each subcommand lives next to its code and registers itself here through a
-``register(subparsers)`` function; handlers return an exit code. Usage errors (unknown
+Each subcommand's argparse code is a module of this package with a ``register(subparsers)``
+function; the work itself lives in the library layer it belongs to. Handlers return an exit code. Usage errors (unknown
 names, malformed options, bad overrides, foreign run directories) print one clear line and
 exit with code 2.
 """
@@ -19,12 +19,13 @@ __all__ = ["main", "build_parser"]
 
 #: (module, function) pairs that add subcommands.
 COMMANDS: list[tuple[str, str]] = [
-    ("wmenv.demo", "register"),
-    ("wmenv.train.cli", "register"),
-    ("wmenv.imagine", "register"),
-    ("wmenv.benchmarks.cli", "add_benchmark_parser"),
-    ("wmenv.benchmarks.fidelity", "register"),
-    ("wmenv.perf", "register"),
+    ("wmenv.cli.demo", "register"),
+    ("wmenv.cli.train", "register"),
+    ("wmenv.cli.register", "register"),
+    ("wmenv.cli.imagine", "register"),
+    ("wmenv.cli.benchmark", "add_benchmark_parser"),
+    ("wmenv.cli.evaluate_model", "register"),
+    ("wmenv.cli.perf", "register"),
 ]
 
 
@@ -47,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wmenv {wmenv.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module, fn in COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name is not None and module.startswith(err.name):
-                continue  # subcommand not part of this install
-            raise
-        getattr(mod, fn)(sub)
+        getattr(importlib.import_module(module), fn)(sub)
     p = sub.add_parser("list", help="list registered models and env backends")
     p.set_defaults(func=_list)
     return parser

@@ -60,7 +60,7 @@ def _prediction_errors(model: Any, replay: Any, config: Any, horizon: int = 15) 
     from wmenv.benchmarks.fidelity import open_loop_errors
     from wmenv.registry import get_model_spec
 
-    world_model = get_model_spec(config.model).extras["world_model"](model, observation_mode="decoded", sample=False)
+    world_model = get_model_spec(config.model).to_world_model(model, observation_mode="decoded", sample=False)
     try:
         result = open_loop_errors(world_model, replay, horizon=horizon, context=config.context_length)
     except (ValueError, RuntimeError):

@@ -16,7 +16,6 @@ Writes ``runs/<timestamp>_demo/`` with ``checkpoint.pt`` (+ replay snapshot), ``
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -25,22 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from wmenv.demo_config import DemoConfig, demo_config_for
+from wmenv.demo.config import DemoConfig, demo_config_for
 
-__all__ = ["run_demo", "register", "DemoConfig", "demo_config_for"]
-
-
-def _run_dir(root: str | Path, name: str) -> Path:
-    root = Path(root)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        d = root / (f"{stamp}_{name}" if i == 0 else f"{stamp}_{name}-{i}")
-        try:
-            d.mkdir(parents=True, exist_ok=False)
-            return d
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a new run directory under {root}")
+__all__ = ["run_demo", "DemoConfig", "demo_config_for"]
 
 
 class _LatentPolicy:
@@ -120,45 +106,42 @@ def run_demo(
     from wmenv.core.protocol import ReplayStartStates
     from wmenv.envs.make import make_env
     from wmenv.envs.sb3 import WorldModelSB3VecEnv
-    from wmenv.registry import create_config, create_model, get_model_spec
-    from wmenv.train import Collector, Trainer, TrainerConfig, make_replay, replay_as_tensordict
+    from wmenv.train import TrainerConfig, replay_as_tensordict
+    from wmenv.train.runinfo import new_run_dir
+    from wmenv.train.session import Schedule, TrainingRun
 
     config = config or demo_config_for("CartPole-v1")
     t_start = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    run_dir = _run_dir(out_root, "demo")
+    run_dir = new_run_dir(out_root, "demo")
     print(f"wmenv demo: {config.env_id}, run dir {run_dir}", flush=True)
     env_kwargs = dict(config.env_kwargs)
+    tconf = TrainerConfig(batch_size=config.batch_size, seq_len=config.seq_len, lr=config.lr, log_every=25,
+                          checkpoint_every=0, device=device, seed=seed, progress=progress)
+    session = TrainingRun.start(
+        config.model, config.env_id, preset=config.preset, overrides=dict(config.model_overrides),
+        env_kwargs=env_kwargs, seed=seed, schedule=Schedule(seed_steps=config.seed_steps), trainer=tconf,
+        run_dir=run_dir, capacity=config.real_step_budget * 2 + 1000, slice_len=config.seq_len, device=device,
+        progress=progress, producer="wmenv demo",
+    )
+    trainer, replay, model = session.trainer, session.replay, session.model
     env = make_env(config.env_id, **env_kwargs)
-    replay = make_replay(config.real_step_budget * 2 + 1000, run_dir / "replay_scratch",
-                         slice_len=config.seq_len, seed=seed)
-    collector = Collector(config.env_id, replay, seed=seed, env_kwargs=env_kwargs, progress=progress)
-    first = collector.collect(config.seed_steps)
+    first = session.collect(config.seed_steps)
     real_steps = first.steps
     if len(replay) == 0:  # rows reach the replay when their episode ends
         import shutil
 
         from wmenv.core.errors import ConfigError
 
-        collector.close()
+        session.close(plot=False)
         shutil.rmtree(run_dir, ignore_errors=True)  # it holds nothing but the empty replay
         raise ConfigError(
             f"seed_steps={config.seed_steps} did not finish one episode of {config.env_id}, so the world model "
             "would have no data (episodes are written to the replay when they end); raise seed_steps above "
             "one episode's length"
         )
-    model_config = create_config(config.model, config.preset, dict(config.model_overrides))
-    model = create_model(config.model, env, config=model_config, device=device)
-    trainer = Trainer(
-        model, replay,
-        TrainerConfig(batch_size=config.batch_size, seq_len=config.seq_len, lr=config.lr, log_every=25,
-                      checkpoint_every=0, device=device, seed=seed, progress=progress),
-        run_dir, model_name=config.model, model_config=model_config,
-    )
-    to_world_model = get_model_spec(config.model).extras["world_model"]
+    to_world_model = session.spec.to_world_model
     algo = None
     rounds: list[dict[str, Any]] = []
     policies = run_dir / "policies"
@@ -195,10 +178,8 @@ def run_demo(
                     return _algo.predict(obs, deterministic=config.collect_deterministic)[0]
             if config.collect_epsilon > 0:
                 policy = _EpsilonPolicy(policy, env.action_space, config.collect_epsilon, seed + rnd)
-            collector.policy = policy
-            continued = bool(collector.episodes_in_progress[0])
-            stats = collector.collect(steps)
-            collector.policy = None
+            continued = bool(session.collector.episodes_in_progress[0])
+            stats = session.collect(steps, policy)
             real_steps += stats.steps
             real_returns = [float(r) for r in stats.episode_returns]
             # The first episode to end usually began under the previous round's policy: judge this
@@ -223,8 +204,8 @@ def run_demo(
     policy_path = run_dir / "policy.zip"
     policy_path.write_bytes((policies / f"round{best}.zip").read_bytes())
     model.eval()
-    trainer.save()
-    trainer.close()
+    session.save()
+    session.close(plot=False)
     agent_kwargs = {"world_model": str(run_dir / "checkpoint.pt")} if config.observation_mode == "latent" else {}
     bench = run_benchmark(
         "sb3", config.env_id, [seed], config.eval_episodes, run_dir / "benchmark", checkpoint=policy_path,
@@ -245,7 +226,7 @@ def run_demo(
         "run_dir": str(run_dir),
         "config": config.to_dict(),
     }
-    from wmenv.demo_report import write_report
+    from wmenv.demo.report import write_report
 
     write_report(run_dir, summary, model, replay, config)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -266,29 +247,3 @@ def _pick_round(rounds: list[dict[str, Any]]) -> int:
         if r["own_return"] is not None and r["own_return"] >= best_value:
             best, best_value = r["round"], r["own_return"]
     return best
-
-
-def _run(args: argparse.Namespace) -> int:
-    from wmenv.config import parse_overrides
-
-    config = demo_config_for(args.env, pixels=args.pixels)
-    if args.overrides:
-        config = config.with_overrides(parse_overrides(args.overrides))
-    run_demo(config, seed=args.seed, out_root=args.out, device=args.device, progress=not args.no_progress)
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``wmenv demo`` to the CLI."""
-    p = subparsers.add_parser(
-        "demo", help="the whole loop on CPU: real data -> world model -> PPO in imagination -> real eval",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--env", default="CartPole-v1", help="real env id (CartPole-v1, Pendulum-v1, cartpole-swingup)")
-    p.add_argument("--pixels", action="store_true", help="pixel observations (dm_control tasks)")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything")
-    p.add_argument("--out", default="runs", help="root directory of run directories")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("overrides", nargs="*", help="demo config overrides key=value (e.g. rounds=3 horizon=64)")
-    p.set_defaults(func=_run)
