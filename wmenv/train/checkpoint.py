@@ -13,11 +13,12 @@ that carries code is refused. Top-level keys:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
 import random
 import re
-import zipfile
+import shutil
 from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import metadata
@@ -41,6 +42,7 @@ __all__ = [
     "space_to_dict",
     "space_from_dict",
     "atomic_torch_save",
+    "clean_stale_temp_files",
     "wmenv_version",
     "get_rng_state",
     "set_rng_state",
@@ -105,13 +107,21 @@ def space_from_dict(data: Mapping[str, Any]) -> gym.Space:
     """Inverse of :func:`space_to_dict`.
 
     Raises:
-        CheckpointError: unknown ``type`` or missing fields.
+        CheckpointError: unknown ``type``, missing or malformed fields.
     """
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"invalid serialised space: expected a dict, got {type(data).__name__}")
     try:
         kind = data["type"]
         if kind == "Box":
             dtype = np.dtype(data["dtype"])
-            shape = tuple(data["shape"])
+            if dtype.kind not in "biuf" or dtype.fields is not None:
+                raise ValueError(f"Box dtype must be numeric or bool, got {dtype}")
+            shape = tuple(int(d) for d in data["shape"])
+            if any(d < 0 for d in shape) or math.prod(shape) > _MAX_SPACE_ELEMENTS:
+                raise ValueError(
+                    f"Box shape {shape} is negative or larger than {_MAX_SPACE_ELEMENTS} elements"
+                )
             low = np.broadcast_to(np.asarray(data["low"], dtype=dtype), shape).copy()
             high = np.broadcast_to(np.asarray(data["high"], dtype=dtype), shape).copy()
             return gym.spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
@@ -127,11 +137,19 @@ def space_from_dict(data: Mapping[str, Any]) -> gym.Space:
             return gym.spaces.Dict({k: space_from_dict(v) for k, v in data["spaces"].items()})
         if kind == "Tuple":
             return gym.spaces.Tuple([space_from_dict(v) for v in data["spaces"]])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"invalid serialised space {dict(data)!r}: {err}") from err
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 - gymnasium asserts, RecursionError, ...: a malformed space
+        raise CheckpointError(
+            f"invalid serialised space {str(dict(data))[:300]}: {type(err).__name__}: {str(err)[:200]}"
+        ) from err
     raise CheckpointError(
         f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple"
     )
+
+
+#: Largest Box (in elements) a checkpoint may describe: its bounds are built as full arrays.
+_MAX_SPACE_ELEMENTS = 2**28
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -152,26 +170,114 @@ def get_rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore what :func:`get_rng_state` returned."""
-    torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    n = state["numpy"]
-    np.random.set_state(
-        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
-    )
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
+    """Restore what :func:`get_rng_state` returned.
+
+    Raises:
+        CheckpointError: ``state`` is not such a state (a damaged checkpoint).
+    """
+    try:
+        torch.set_rng_state(state["torch"].cpu())
+        if state.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        n = state["numpy"]
+        np.random.set_state(
+            (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+        )
+        py = state["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OverflowError) as err:
+        raise CheckpointError(
+            f"invalid RNG state in checkpoint ({type(err).__name__}: {str(err)[:200]}); use an intact checkpoint"
+        ) from err
 
 
 # ---------------------------------------------------------------------------------- save
+_TEMP_FILE_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d{1,10})$")
+_TEMP_DIR_RE = re.compile(r"^(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d{1,10})$")
+_REPLAY_ENTRY_RE = re.compile(r"^(replay_meta\.json|rows|.+\.npy)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (``True`` when unsure: nothing is removed)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or pid >= 2**31:  # not a process id (0 would address our own process group)
+        return False
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
+
+
+def _is_replay_leftover(folder: Path) -> bool:
+    try:
+        return all(_REPLAY_ENTRY_RE.match(p.name) for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def clean_stale_temp_files(directory: str | os.PathLike, names: list[str] | None = None) -> list[Path]:
+    """Remove temporary files that killed writes left in ``directory``; return the removed paths.
+
+    Removed: ``.<name>.tmp-<pid>`` files of :func:`atomic_torch_save` (e.g. ``.checkpoint.pt.tmp-4242``)
+    and ``<name>.tmp-<pid>`` / ``<name>.old-<pid>`` folders of
+    :func:`wmenv.train.replay.save_replay` that hold nothing but replay files, when process ``pid``
+    is not running. Files of live processes (e.g. another writer in the same run dir), symlinks and
+    anything else are kept. Called by :func:`atomic_torch_save` and ``save_replay`` for their own
+    target; call it on a run directory when a run starts.
+
+    Args:
+        directory: folder to clean (a missing folder: nothing to do).
+        names: only leftovers of these target names (e.g. ``["checkpoint.pt"]``); ``None``: all.
+
+    Note:
+        The pid check is local: on a file system shared between machines, a writer on another
+        machine looks dead. Do not run two machines' writers in one run directory.
+    """
+    directory = Path(directory)
+    removed: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        is_file = _TEMP_FILE_RE.match(entry.name)
+        is_dir = _TEMP_DIR_RE.match(entry.name)
+        found = is_file or is_dir
+        if not found or (names is not None and found.group("name") not in names):
+            continue
+        if _pid_alive(int(found.group("pid"))):
+            continue
+        try:
+            if entry.is_symlink():
+                continue
+            if is_file and entry.is_file():
+                entry.unlink()
+            elif is_dir and entry.is_dir() and _is_replay_leftover(entry):
+                shutil.rmtree(entry)
+            else:
+                continue
+        except OSError:
+            continue  # e.g. removed concurrently, or not ours to remove
+        removed.append(entry)
+    return removed
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same directory, fsync, then ``os.replace``.
 
     A crash at any point leaves either the old file or the new one at ``path``, never a partial file.
+    Temporary files that killed writers left for ``path`` are removed first
+    (:func:`clean_stale_temp_files`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_files(path.parent, names=[path.name])
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -307,31 +413,89 @@ def load_checkpoint(
             f"checkpoint {path} is corrupt or not a torch checkpoint file "
             f"({detail.group(1).strip()[:200] if detail else msg[:200]}); use an intact copy"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - weights_only loading runs no code: any failure is a bad file
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {str(err)[:300]}); "
             "use an intact copy or resume from an earlier checkpoint"
         ) from err
-    if not isinstance(data, dict) or "format_version" not in data:
-        raise CheckpointError(
-            f"{path} is not a wmenv checkpoint (no 'format_version' key); "
-            "it must be written by save_checkpoint"
-        )
-    if data["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format_version {data['format_version']!r}, this wmenv "
-            f"({wmenv_version()}) reads format_version {FORMAT_VERSION}; load it with the wmenv version "
-            f"that wrote it ({data.get('wmenv_version', 'unknown')})"
-        )
-    missing = {"model_name", "family", "config", "model", "observation_space", "action_space"} - set(data)
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks keys {sorted(missing)}; it is incomplete")
+    _check_loaded(data, path)
     if expected_family is not None and data["family"] != expected_family:
         raise CheckpointError(
             f"checkpoint {path} is of family {data['family']!r}, expected {expected_family!r} "
             f"(model {data['model_name']!r}); load it with the matching model"
         )
     return data
+
+
+def _str_keyed(obj: Any) -> bool:
+    return isinstance(obj, dict) and all(isinstance(k, str) for k in obj)
+
+
+def _check_loaded(data: Any, path: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``data`` has the keys and field types of a checkpoint."""
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise CheckpointError(
+            f"{path} is not a wmenv checkpoint (no 'format_version' key); "
+            "it must be written by save_checkpoint"
+        )
+    version = data["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        written_by = data.get("wmenv_version")
+        raise CheckpointError(
+            f"checkpoint {path} has format_version {str(version)[:50]}, this wmenv "
+            f"({wmenv_version()}) reads format_version {FORMAT_VERSION}; load it with the wmenv version "
+            f"that wrote it ({written_by if isinstance(written_by, str) else 'unknown'})"
+        )
+    missing = {"model_name", "family", "config", "model", "observation_space", "action_space"} - set(data)
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks keys {sorted(missing)}; it is incomplete")
+
+    def bad(key: str, expected: str) -> CheckpointError:
+        got = data[key]
+        return CheckpointError(
+            f"checkpoint {path}: {key!r} must be {expected}, got {type(got).__name__} {str(got)[:80]!r}; "
+            "the file is damaged or was not written by save_checkpoint"
+        )
+
+    for key in ("model_name", "family", "wmenv_version", "config_class", "torch_version"):
+        if key in data and not isinstance(data[key], str):
+            raise bad(key, "a str")
+    if not _str_keyed(data["config"]):
+        raise bad("config", "a dict with str keys")
+    model = data["model"]
+    if not _str_keyed(model) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise bad("model", "a state dict (str → tensor)")
+    if "optimizers" in data:
+        opts = data["optimizers"]
+        if not _str_keyed(opts) or not all(
+            isinstance(o, dict)
+            and isinstance(o.get("state"), dict)
+            and isinstance(o.get("param_groups"), list)
+            for o in opts.values()
+        ):
+            raise bad("optimizers", "a dict of optimizer state dicts (with 'state' and 'param_groups')")
+    if "step" in data and (type(data["step"]) is not int or data["step"] < 0):
+        raise bad("step", "a non-negative int")
+    if "extra" in data:
+        if not _str_keyed(data["extra"]):
+            raise bad("extra", "a dict with str keys")
+        snapshot = data["extra"].get("replay_snapshot")
+        if snapshot is not None and (
+            not isinstance(snapshot, str)
+            or snapshot in ("", ".", "..")
+            or any(c in snapshot for c in "/\\\0:")
+        ):
+            raise CheckpointError(
+                f"checkpoint {path}: extra['replay_snapshot'] must be the name of a folder next to the "
+                f"checkpoint, got {str(snapshot)[:80]!r}"
+            )
+    for key in ("observation_space", "action_space"):
+        if not _str_keyed(data[key]):
+            raise bad(key, "a dict describing a space")
+        try:
+            space_from_dict(data[key])
+        except CheckpointError as err:
+            raise CheckpointError(f"checkpoint {path}: {key}: {err}") from err
 
 
 def check_state_dict(
@@ -383,7 +547,7 @@ def model_from_checkpoint(
     spec = get_model_spec(meta["model_name"])
     try:
         config = config_from_dict(spec.config_cls, meta["config"])
-    except ConfigError as err:
+    except (ConfigError, TypeError, ValueError, AttributeError, KeyError, RecursionError) as err:
         raise CheckpointError(
             f"checkpoint {path}: its config does not fit {spec.config_cls.__name__} ({err}); "
             "it was written by "
