@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -199,3 +202,104 @@ def test_policy_reset_hook_sees_new_episodes():
     td = replay_as_tensordict(replay)
     assert policy.resets == int(td["is_first"].sum())
     assert (td["action"][~td["is_first"]] == 1).all()
+
+
+def test_snapshot_is_plain_npy_per_key(tmp_path):
+    replay = make_replay(64, tmp_path / "scratch", seed=0)
+    collect(DictEnv(), 30, replay=replay, progress=False)
+    n = len(replay)
+    saved = save_replay(replay, tmp_path / "snap")
+    meta = json.loads((saved / "replay_meta.json").read_text())
+    assert meta["format_version"] == 2 and meta["len"] == n
+    by_key = {tuple(a["key"]): a for a in meta["arrays"]}
+    assert set(by_key) == {("observation", "image"), ("observation", "state")} | {(k,) for k in ROW_KEYS[1:]}
+    assert by_key["observation", "image"]["file"] == "observation__image.npy"
+    assert sorted(p.name for p in saved.iterdir()) == sorted(
+        [a["file"] for a in meta["arrays"]] + ["replay_meta.json"]
+    )
+    for entry in meta["arrays"]:  # plain arrays: they load without pickle
+        arr = np.load(saved / entry["file"], allow_pickle=False)
+        assert arr.dtype.name == entry["dtype"] and list(arr.shape) == entry["shape"]
+    image = saved / "observation__image.npy"
+    assert image.stat().st_size == 128 + n * 4 * 4 * 1  # uint8 pixels: one byte each (+ the .npy header)
+    assert np.load(saved / "terminated.npy").dtype == np.bool_  # bool: one byte per row too
+
+
+def test_snapshot_files_are_checked_against_the_metadata(tmp_path):
+    replay, _ = collect(PixelEnv(), 20, progress=False)
+    n = len(replay)
+    saved = save_replay(replay, tmp_path / "snap")
+    reward = np.load(saved / "reward.npy")
+    np.save(saved / "reward.npy", reward[:-1])
+    with pytest.raises(
+        CheckpointError,
+        match=rf"reward\.npy: expected shape \[{n}\] \(per replay_meta.json\), "
+        rf"the file holds \[{n - 1}\]",
+    ):
+        load_replay(saved)
+    np.save(saved / "reward.npy", reward.astype(np.float64))
+    with pytest.raises(CheckpointError, match=r"reward\.npy: expected dtype float32 .*, the file holds <f8"):
+        load_replay(saved)
+    (saved / "reward.npy").write_bytes((tmp_path / "snap" / "episode.npy").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"reward\.npy is not a valid \.npy array file"):
+        load_replay(saved)
+    (saved / "reward.npy").unlink()
+    with pytest.raises(CheckpointError, match=r"reward\.npy is missing or not a regular file"):
+        load_replay(saved)
+
+
+def test_version_1_snapshot_of_plain_tensors_still_loads(tmp_path):
+    replay = make_replay(20, tmp_path / "scratch", seed=0)
+    collect(DictEnv(), 30, replay=replay, progress=False)  # wrapped ring
+    rows = replay.storage[: len(replay)]
+    old = tmp_path / "v1"
+    old.mkdir()
+    rows.memmap(old / "rows", copy_existing=True)  # what format 1 wrote, next to its JSON metadata
+    meta = {
+        "format_version": 1,
+        "capacity": 20,
+        "len": 20,
+        "write_count": int(replay.write_count),
+        "slice_len": 16,
+        "strict_length": True,
+        "without_replacement": False,
+        "rng_state": replay._rng.get_state().tolist(),
+    }
+    (old / "replay_meta.json").write_text(json.dumps(meta))
+    loaded = load_replay(old)
+    assert loaded.write_count == replay.write_count
+    assert (replay_as_tensordict(loaded) == replay_as_tensordict(replay)).all()
+    assert replay_as_tensordict(loaded)["observation", "image"].dtype == torch.uint8
+    save_replay(loaded, tmp_path / "v2")  # re-saving converts it
+    assert json.loads((tmp_path / "v2" / "replay_meta.json").read_text())["format_version"] == 2
+    assert (replay_as_tensordict(load_replay(tmp_path / "v2")) == replay_as_tensordict(replay)).all()
+
+
+def test_torchrl_info_lines_are_silenced(tmp_path, monkeypatch):
+    import wmenv.train.replay as replay_mod
+
+    log = logging.getLogger("torchrl")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler, level = Keep(logging.DEBUG), log.level
+    log.addHandler(handler)
+    try:
+        monkeypatch.delenv("RL_LOGGING_LEVEL", raising=False)
+        monkeypatch.setattr(replay_mod, "_torchrl_quieted", False)
+        log.setLevel(logging.INFO)  # TorchRL's default
+        replay = make_replay(50, tmp_path / "a")
+        collect(PixelEnv(), 10, replay=replay, progress=False)
+        load_replay(save_replay(replay, tmp_path / "snap"))
+        assert [r.getMessage() for r in records if r.levelno < logging.WARNING] == []
+        monkeypatch.setenv("RL_LOGGING_LEVEL", "INFO")  # the user asks for them: kept
+        monkeypatch.setattr(replay_mod, "_torchrl_quieted", False)
+        log.setLevel(logging.INFO)
+        load_replay(tmp_path / "snap")
+        assert any("Initialized LazyMemmapStorage" in r.getMessage() for r in records)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
