@@ -1,11 +1,17 @@
-"""What every recipe shares: a checkpoint (or a tiny one trained here), the real-env judge, the log.
+"""What the recipes share beyond the library: flags, the imagined-vs-real log, an observation check.
 
-* :func:`ensure_checkpoint`: the run directory given (``wmenv train`` / ``wmenv demo``), or a tiny
-  world model trained first with :func:`train_world_model`, so recipes run on a fresh install;
-* :func:`load_recipe_imagination` -> :class:`Imagination`: the ``WorldModel``, real start states and
-  :meth:`Imagination.real_env`, the real env seen through the model's filter for latent observations;
-* :class:`RealEnvJudge` plays a policy there; :class:`ReturnLog` writes imagined vs real return over
-  training (CSV, PNG, JSON); :class:`ImaginedVsRealCallback` does both from inside SB3's ``learn``;
+Everything about runs comes from the installed ``wmenv``: a tiny world model is trained with
+:func:`wmenv.train.train`, a run directory is opened with :func:`wmenv.open_run` (its world model,
+start states, imagination faces and real env), and policies are judged in the real env with
+:func:`wmenv.envs.evaluate.play_episodes`. This module is not installed: it is importable because
+the recipes live next to it and are run as modules from the repository root::
+
+    python -m integrations.sb3.ppo_latent --checkpoint runs/cartpole
+
+* :func:`prepare`: the ``--checkpoint`` run, or a tiny world model trained first, opened;
+* :func:`judge_env`: the real env a policy is judged in (the run's, or ``--env`` checked against it);
+* :class:`ReturnLog` writes imagined vs real return over training (CSV, PNG, JSON);
+  :class:`ImaginedVsRealCallback` judges and logs from inside SB3's ``learn``;
 * :func:`check_observations`: a policy/observation mismatch as a typed error that names the fix.
 """
 
@@ -17,7 +23,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +31,15 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from wmenv.core.errors import ConfigError, UnsupportedSpaceError
-from wmenv.core.protocol import StartStates
+import wmenv
+from wmenv.core import ConfigError, UnsupportedSpaceError
+from wmenv.envs.evaluate import play_episodes
+from wmenv.train import Schedule, train
 
-__all__ = ["DEFAULT_ENV", "TINY_OVERRIDES", "limit_threads", "train_world_model", "ensure_checkpoint",
-           "Imagination", "load_recipe_imagination", "check_observations", "RealEnvJudge", "ReturnLog",
-           "ImaginedVsRealCallback", "recipe_parser", "prepare"]
+__all__ = ["DEFAULT_ENV", "TINY_OVERRIDES", "EVAL_SEED", "limit_threads", "train_tiny_world_model",
+           "open_recipe_run", "real_env_args", "judge_env", "real_return", "check_observations", "ReturnLog",
+           "ImaginedVsRealCallback", "recipe_parser", "prepare", "settings", "sb3_imagined_vec_env",
+           "sb3_learn_judged"]
 
 DEFAULT_ENV = "CartPole-v1"
 #: Dreamer config overrides of the world model trained when no checkpoint is given (CPU, seconds).
@@ -39,6 +47,8 @@ TINY_OVERRIDES: dict[str, Any] = {
     "rssm.deter": 64, "rssm.hidden": 64, "rssm.stoch": 8, "rssm.classes": 8, "mlp_units": 64,
     "terminal_weight": 5.0,  # CartPole's terminations are rare: weigh them up in the continue loss
 }
+#: Real episode ``i`` of every evaluation resets with ``EVAL_SEED + i``: evaluations are comparable.
+EVAL_SEED = 10_000
 
 
 def limit_threads(n: int = 1) -> None:
@@ -47,160 +57,81 @@ def limit_threads(n: int = 1) -> None:
     torch.set_num_threads(n)
 
 
-def train_world_model(
+def train_tiny_world_model(
     run_dir: str | os.PathLike, env_id: str = DEFAULT_ENV, *, env_kwargs: Mapping[str, Any] | None = None,
-    model: str = "dreamer-wm", preset: str = "tiny", overrides: Mapping[str, Any] | None = None,
     updates: int = 300, seed_steps: int = 2000, batch_size: int = 8, seq_len: int = 16, seed: int = 0,
 ) -> Path:
-    """``wmenv train`` from Python: random real experience, then ``updates`` world-model updates.
-
-    Unlike the CLI it takes ``env_kwargs`` (e.g. ``pixels=True``) and records them in the checkpoint
-    next to the env id, so recipes rebuild the same real env. Returns ``run_dir`` (with ``checkpoint.pt``).
-    """
-    from wmenv.envs.make import make_env
-    from wmenv.registry import create_config, create_model, get_model_spec
-    from wmenv.train import Collector, Trainer, TrainerConfig, make_replay
-    from wmenv.train.trainer import REPLAY_SCRATCH
-
-    run_dir = Path(run_dir)
-    env_kwargs = dict(env_kwargs or {})
-    overrides = dict(TINY_OVERRIDES if overrides is None else overrides)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    env = make_env(env_id, **env_kwargs)
-    spec = get_model_spec(model)
-    config = create_config(model, preset, overrides)
-    net = create_model(spec.name, env=env, config=config)
-    replay = make_replay(2 * seed_steps + 16, run_dir / REPLAY_SCRATCH, seed=seed)
-    collector = Collector(env, replay, seed=seed, progress=False)
-    try:
-        stats = collector.collect(seed_steps)
-        collector.flush()
-    finally:
-        collector.close()
-    tconf = TrainerConfig(steps=updates, batch_size=batch_size, seq_len=seq_len, lr=1e-3, log_every=25,
-                          checkpoint_every=0, seed=seed, tensorboard=False, progress=False)
-    trainer = Trainer(net, replay, tconf, run_dir, model_name=spec.name, model_config=config,
-                      family=spec.family, observation_space=env.observation_space,
-                      action_space=env.action_space)
-    args = {"model": spec.name, "env": env_id, "preset": preset, "seed_steps": seed_steps, "collect_every": 0,
-            "collect_steps": 0, "num_envs": 1, "seed": seed,
-            "overrides": {k: str(v) for k, v in overrides.items()}}  # as `wmenv train` records them
-    trainer.user_state = {"args": args, "env_steps": stats.steps, "env_kwargs": env_kwargs}
-    trainer.train(updates)
-    trainer.save()
-    trainer.close()
-    return run_dir
+    """:func:`wmenv.train.train` of a tiny Dreamer world model: ``seed_steps`` random real steps, then
+    ``updates`` updates. The run records ``env_id`` and ``env_kwargs`` (e.g. ``pixels=True``)."""
+    return train(
+        "dreamer-wm", env_id, steps=updates, preset="tiny", overrides=TINY_OVERRIDES, env_kwargs=env_kwargs,
+        seed=seed, schedule=Schedule(seed_steps=seed_steps),
+        trainer={"batch_size": batch_size, "seq_len": seq_len, "lr": 1e-3, "log_every": 25,
+                 "checkpoint_every": 0, "tensorboard": False},
+        run_dir=run_dir, progress=False,
+    )
 
 
-def ensure_checkpoint(
-    checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike, **train_kwargs: Any
-) -> Path:
-    """The run directory of ``checkpoint`` (``wmenv train`` / ``wmenv demo``), else of a tiny world model
-    trained now into ``out_dir/world_model`` with ``train_kwargs`` (reused if an earlier call made it)."""
-    from wmenv.envs.loading import resolve_checkpoint
-
+def open_recipe_run(checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike, **train_kwargs: Any) -> Any:
+    """``wmenv.open_run(checkpoint)``; without one, the run of a tiny world model trained now into
+    ``out_dir/world_model`` with ``train_kwargs`` (reused if an earlier call made it)."""
     if checkpoint is not None:
-        return resolve_checkpoint(checkpoint).parent
+        return wmenv.open_run(checkpoint)
     run_dir = Path(out_dir) / "world_model"
     if (run_dir / "checkpoint.pt").is_file():
         print(f"reusing the world model in {run_dir}", flush=True)
-        return run_dir
-    print(f"no --checkpoint: training a tiny world model in {run_dir} ...", flush=True)
-    return train_world_model(run_dir, **train_kwargs)
+    else:
+        print(f"no --checkpoint: training a tiny world model in {run_dir} ...", flush=True)
+        train_tiny_world_model(run_dir, **train_kwargs)
+    return wmenv.open_run(run_dir)
 
 
-@dataclass
-class Imagination:
-    """A run directory loaded for a recipe: the ``WorldModel`` (whose Dreamer adapter also filters real
-    observations), the real replay slices episodes start from, and the real env (id, ``make_env``
-    arguments and the spaces the model was trained on)."""
+def real_env_args(run: Any, env_id: str | None = None,
+                  env_kwargs: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """``(env id, make_env arguments)`` of the real env: the run's, ``env_kwargs`` on top; or ``env_id``
+    (``--env``) with ``env_kwargs`` (default: the run's).
 
-    checkpoint: Path
-    world_model: Any
-    start_states: StartStates
-    observation_mode: str
-    env_id: str
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    observation_space: gym.Space | None = None
-    action_space: gym.Space | None = None
-
-    def describe(self) -> dict[str, Any]:
-        """Plain data for results files."""
-        keys = ("env_id", "env_kwargs", "observation_mode")
-        return {"checkpoint": str(self.checkpoint), **{k: getattr(self, k) for k in keys}}
-
-    @property
-    def imagined_observation_space(self) -> gym.Space:
-        """What a policy sees in imagination (the face's observation space)."""
-        from wmenv.core.specs import spec_to_space
-
-        return spec_to_space(self.world_model.observation_spec)
-
-    def real_env(self, wrap: Callable[[gym.Env], gym.Env] | None = None) -> gym.Env:
-        """The real env to judge in, showing the observations the policy saw in imagination: spaces
-        checked against the model's (else :class:`UnsupportedSpaceError`), then wrapped by
-        :class:`~wmenv.envs.latent.LatentObservationWrapper` in ``"latent"`` mode, then by ``wrap``."""
-        from wmenv.envs.latent import LatentObservationWrapper
-        from wmenv.envs.make import make_env
-
-        env = make_env(self.env_id, **self.env_kwargs)
-        for kind, ours in (("observation", self.observation_space), ("action", self.action_space)):
-            theirs = getattr(env, f"{kind}_space")
-            if ours is not None and _space_key(ours) != _space_key(theirs):
-                env.close()
-                raise UnsupportedSpaceError(
-                    f"real env {self.env_id!r} has {kind} space {theirs}, but the world model in "
-                    f"{self.checkpoint} was trained on {ours}; judge the policy in the env the model was "
-                    f"trained on (--env), or train one on {self.env_id!r} (wmenv train --env {self.env_id})")
-        if self.observation_mode == "latent":
-            env = LatentObservationWrapper(env, self.world_model)
-        return wrap(env) if wrap is not None else env
+    Raises:
+        ConfigError: the run records no env and none is given.
+    """
+    real = env_id or run.info.env_id
+    if not real:
+        raise ConfigError(f"{run.path} does not record the env it was trained on; pass --env ID")
+    if real == run.info.env_id:
+        return real, {**run.info.env_kwargs, **dict(env_kwargs or {})}
+    return real, dict(run.info.env_kwargs if env_kwargs is None else env_kwargs)
 
 
-def _space_key(space: gym.Space) -> tuple[Any, ...]:
-    if isinstance(space, gym.spaces.Discrete):
-        return ("Discrete", int(space.n))
-    if isinstance(space, gym.spaces.Dict):
-        return ("Dict", tuple((k, _space_key(s)) for k, s in space.spaces.items()))
-    return (type(space).__name__, tuple(space.shape or ()), str(space.dtype))
+def judge_env(run: Any, observation_mode: str, env_id: str | None = None,
+              env_kwargs: Mapping[str, Any] | None = None,
+              wrap: Callable[[gym.Env], gym.Env] | None = None) -> gym.Env:
+    """The real env a policy trained in ``run``'s imagination plays (see :func:`real_env_args`), its
+    spaces checked against the model's, filtered into latent features in ``"latent"`` mode (as the
+    policy saw imagination), then wrapped by ``wrap``.
+
+    Raises:
+        UnsupportedSpaceError: the env's spaces are not the model's.
+        ConfigError: the run records no env and none is given.
+    """
+    real, kwargs = real_env_args(run, env_id, env_kwargs)
+    if real == run.info.env_id:
+        env = run.real_env(observation_mode=observation_mode, **kwargs)
+    else:
+        env = wmenv.make_env(real, **kwargs)
+        try:
+            run.check_spaces(env, f"real env {real!r}")
+        except UnsupportedSpaceError:
+            env.close()
+            raise
+        if observation_mode == "latent":
+            env = wmenv.LatentObservationWrapper(env, run.world_model(observation_mode="latent"))
+    return wrap(env) if wrap is not None else env
 
 
-def _recorded_env(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The env id and ``make_env`` arguments of a run: ``wmenv train`` and :func:`train_world_model` keep
-    them in the checkpoint, ``wmenv demo`` in ``summary.json`` next to it."""
-    user = (meta.get("extra") or {}).get("user_state") or {}
-    if (user.get("args") or {}).get("env"):
-        return {"env_id": user["args"]["env"], "env_kwargs": user.get("env_kwargs") or {}}
-    summary = path.parent / "summary.json"
-    if summary.is_file():
-        data = json.loads(summary.read_text())
-        kwargs = (data.get("config") or {}).get("env_kwargs") or {}
-        return {"env_id": data.get("env_id"), "env_kwargs": kwargs}
-    return {}
-
-
-def load_recipe_imagination(
-    checkpoint: str | os.PathLike, observation_mode: str, *, env_id: str | None = None,
-    env_kwargs: Mapping[str, Any] | None = None, context_length: int | None = None,
-) -> Imagination:
-    """Load a run directory for a recipe; ``ConfigError`` if its env is neither recorded nor given."""
-    from wmenv.envs.loading import load_imagination, resolve_checkpoint
-    from wmenv.train.checkpoint import load_checkpoint, space_from_dict
-
-    path = resolve_checkpoint(checkpoint)
-    meta = load_checkpoint(path)
-    recorded = _recorded_env(path, meta)
-    env_id = env_id or recorded.get("env_id")
-    if not env_id:
-        raise ConfigError(f"checkpoint {path} does not record the env it was trained on; pass --env ID")
-    kwargs = dict(recorded.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
-    world_model, start = load_imagination(path, observation_mode=observation_mode,
-                                          context_length=context_length)
-    return Imagination(
-        path.parent, world_model, start, observation_mode, env_id, kwargs,
-        space_from_dict(meta["observation_space"]), space_from_dict(meta["action_space"]),
-    )
+def real_return(env: gym.Env, policy: Callable[[Any], Any], episodes: int) -> tuple[float, float]:
+    """``(mean, std)`` of the undiscounted returns of ``episodes`` seeded real episodes."""
+    returns = play_episodes(env, policy, episodes, seed=EVAL_SEED)["episode_returns"]
+    return float(np.mean(returns)), float(np.std(returns))
 
 
 def _kind(space: gym.Space) -> str:
@@ -238,40 +169,6 @@ def check_observations(
         f"{who} needs {what} observations, but {source} with observation_mode={observation_mode!r} emits "
         f"{space}; {instead}, or give {who} {_FIXES[expected][1]}"
     )
-
-
-class RealEnvJudge:
-    """Plays ``policy(obs) -> action`` in the real env (e.g. :meth:`Imagination.real_env`); episode ``i`` of
-    every evaluation resets with ``seed + i``, so evaluations during training are comparable."""
-
-    def __init__(self, env: gym.Env, episodes: int = 5, seed: int = 10_000) -> None:
-        if episodes < 1:
-            raise ConfigError(f"--eval-episodes must be >= 1, got {episodes}")
-        self.env, self.episodes, self.seed = env, episodes, seed
-
-    def __call__(self, policy: Callable[[Any], Any]) -> tuple[float, float]:
-        """``(mean, std)`` of the undiscounted real returns."""
-        returns = []
-        for i in range(self.episodes):
-            obs, _ = self.env.reset(seed=self.seed + i)
-            total, done = 0.0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = self.env.step(policy(_contiguous(obs)))
-                total += float(reward)
-                done = bool(terminated or truncated)
-            returns.append(total)
-        return float(np.mean(returns)), float(np.std(returns))
-
-    def close(self) -> None:
-        """Close the real env."""
-        self.env.close()
-
-
-def _contiguous(obs: Any) -> Any:
-    """Copy arrays with negative strides (rendered frames are often flipped views) for torch."""
-    if isinstance(obs, dict):
-        return {k: _contiguous(v) for k, v in obs.items()}
-    return np.ascontiguousarray(obs) if isinstance(obs, np.ndarray) else obs
 
 
 class ReturnLog:
@@ -312,7 +209,7 @@ class ReturnLog:
             "best_real_return": max(r["real_return"] for r in self.rows), "evaluations": self.rows,
             "wall_seconds": round(time.perf_counter() - self.start, 2), **extra, "files": files,
         }
-        (self.out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2))
+        (self.out_dir / "results.json").write_text(json.dumps(_finite(results), indent=2, default=str))
         return results
 
     def _plot(self, path: Path) -> None:
@@ -341,18 +238,22 @@ def _finite(obj: Any) -> Any:
 
 
 class ImaginedVsRealCallback(BaseCallback):
-    """SB3 callback: every ``eval_every`` imagined steps (and at the end) judge the policy in the real
-    env; the imagined return is the mean of the last episodes ``VecMonitor`` recorded."""
+    """SB3 callback: every ``eval_every`` imagined steps (and at the end) play ``episodes`` episodes in
+    the real env ``real``; the imagined return is the mean of the last episodes ``VecMonitor`` recorded."""
 
-    def __init__(self, judge: RealEnvJudge, log: ReturnLog, eval_every: int, deterministic: bool = True):
+    def __init__(self, real: gym.Env, episodes: int, log: ReturnLog, eval_every: int,
+                 deterministic: bool = True) -> None:
         super().__init__()
-        self.judge, self.log, self.eval_every, self.deterministic = judge, log, eval_every, deterministic
+        self.real, self.episodes, self.log = real, episodes, log
+        self.eval_every, self.deterministic = eval_every, deterministic
         self._next = eval_every
 
     def _evaluate(self) -> None:
         infos = self.model.ep_info_buffer or []
         imagined = float(np.mean([ep["r"] for ep in infos])) if infos else float("nan")
-        real, std = self.judge(lambda obs: self.model.predict(obs, deterministic=self.deterministic)[0])
+        real, std = real_return(
+            self.real, lambda obs: self.model.predict(obs, deterministic=self.deterministic)[0], self.episodes
+        )
         self.log.add(self.num_timesteps, imagined, real, std)
         self.logger.record("eval/real_return", real)
 
@@ -372,7 +273,7 @@ def recipe_parser(description: str, *, total_steps: int, num_envs: int, horizon:
     """The flags every recipe takes (each recipe adds its own)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--checkpoint", default=None, help="run dir or checkpoint.pt (default: train a tiny one)")
-    p.add_argument("--env", default=None, help="real env id (default: the one the checkpoint records)")
+    p.add_argument("--env", default=None, help="real env id (default: the one the run records)")
     p.add_argument("--total-steps", type=int, default=total_steps, help="imagined env steps of training")
     p.add_argument("--num-envs", type=int, default=num_envs, help="imagined envs stepped in one batch")
     p.add_argument("--horizon", type=int, default=horizon, help="imagined episode length (truncation)")
@@ -385,51 +286,52 @@ def recipe_parser(description: str, *, total_steps: int, num_envs: int, horizon:
     return p
 
 
-def prepare(args: argparse.Namespace, observation_mode: str, *, env_id: str = DEFAULT_ENV,
-            env_kwargs: Mapping[str, Any] | None = None, **train_kwargs: Any) -> Imagination:
-    """One thread, then the checkpoint (given, or trained here on ``env_id`` with ``env_kwargs``), loaded.
-    A given checkpoint's real env is the one it records unless ``--env`` / ``--env-kwargs`` say otherwise."""
+def prepare(args: argparse.Namespace, *, env_id: str = DEFAULT_ENV, env_kwargs: Mapping[str, Any] | None = None,
+            **train_kwargs: Any) -> Any:
+    """Check the flags, one thread, then the ``--checkpoint`` run (or one trained here on ``--env`` or
+    ``env_id`` with ``--env-kwargs`` or ``env_kwargs``), opened with :func:`wmenv.open_run`."""
+    if args.eval_episodes < 1:
+        raise ConfigError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     limit_threads(1)
     torch.manual_seed(args.seed)
     explicit = getattr(args, "env_kwargs", None)  # a recipe's --env-kwargs, when it has one
-    run = ensure_checkpoint(
+    return open_recipe_run(
         args.checkpoint, args.out, env_id=args.env or env_id, env_kwargs=explicit or env_kwargs,
         updates=args.wm_updates, seed_steps=args.wm_seed_steps, seed=args.seed, **train_kwargs,
     )
-    return load_recipe_imagination(run, observation_mode, env_id=args.env, env_kwargs=explicit)
 
 
-def sb3_imagined_vec_env(imagination: Imagination, args: argparse.Namespace, kind: str, who: str,
-                         observation_mode: str, model: Any = None) -> Any:
-    """The recipes' SB3 training env: ``WorldModelSB3VecEnv`` (``--num-envs`` members, ``--horizon``)
-    over ``model`` (default: the imagination's world model), its observations checked against
+def settings(run: Any, flags: Mapping[str, Any], observation_mode: str, env_id: str | None = None,
+             env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe's ``flags`` plus the run and its real env, as plain data for results files."""
+    real, kwargs = real_env_args(run, env_id, env_kwargs)
+    return {**flags, "checkpoint": str(run.path), "env_id": real, "env_kwargs": kwargs,
+            "observation_mode": observation_mode}
+
+
+def sb3_imagined_vec_env(run: Any, args: argparse.Namespace, kind: str, who: str, observation_mode: str,
+                         world_model: Any = None) -> Any:
+    """The recipes' SB3 training env: ``run.make_env("sb3")`` (``--num-envs`` members, ``--horizon``)
+    over ``world_model`` (default: the run's in ``observation_mode``), its observations checked against
     the policy ``who`` expects (``kind``: vector, image or dict), under ``VecMonitor``."""
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from wmenv.envs import WorldModelSB3VecEnv
-
-    venv = WorldModelSB3VecEnv(
-        imagination.world_model if model is None else model,
-        imagination.start_states,
-        args.num_envs,
-        max_episode_steps=args.horizon,
-        seed=args.seed,
-    )
-    check_observations(
-        venv.observation_space, kind, who=who, observation_mode=observation_mode, source=imagination.checkpoint
-    )
+    venv = run.make_env("sb3", num_envs=args.num_envs, max_episode_steps=args.horizon,
+                        observation_mode=observation_mode, seed=args.seed, world_model=world_model)
+    check_observations(venv.observation_space, kind, who=who, observation_mode=observation_mode, source=run.path)
     return VecMonitor(venv)  # imagined episode returns -> model.ep_info_buffer
 
 
-def sb3_learn_judged(agent: Any, imagination: Imagination, args: argparse.Namespace, title: str,
+def sb3_learn_judged(agent: Any, run: Any, args: argparse.Namespace, title: str, observation_mode: str,
                      real_wrap: Callable[[gym.Env], gym.Env] | None = None) -> dict[str, Any]:
     """Train an SB3 agent in imagination for ``--total-steps``, judging it in the real env every
     ``--eval-every`` steps; saves ``policy.zip`` and returns what ``results.json`` holds."""
-    judge = RealEnvJudge(imagination.real_env(wrap=real_wrap), episodes=args.eval_episodes)
-    log = ReturnLog(args.out, title, {**vars(args), **imagination.describe()})
+    explicit = getattr(args, "env_kwargs", None)
+    real = judge_env(run, observation_mode, args.env, explicit, wrap=real_wrap)
+    log = ReturnLog(args.out, title, settings(run, vars(args), observation_mode, args.env, explicit))
     try:
-        agent.learn(args.total_steps, callback=ImaginedVsRealCallback(judge, log, args.eval_every))
+        agent.learn(args.total_steps, callback=ImaginedVsRealCallback(real, args.eval_episodes, log, args.eval_every))
     finally:
-        judge.close()
+        real.close()
     agent.save(Path(args.out) / "policy.zip")
     return log.write(policy=str(Path(args.out) / "policy.zip"))

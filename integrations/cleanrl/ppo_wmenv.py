@@ -12,8 +12,8 @@ truncations bootstrap from the value of ``infos["final_obs"]``.
 
 Usage::
 
-    python integrations/cleanrl/ppo_wmenv.py                                  # tiny world model first
-    python integrations/cleanrl/ppo_wmenv.py --checkpoint runs/cartpole --batched --num-envs 64
+    python -m integrations.cleanrl.ppo_wmenv                  # from the repo root; tiny world model first
+    python -m integrations.cleanrl.ppo_wmenv --checkpoint runs/cartpole --batched --num-envs 64
 
 Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``agent.pt``.
 """
@@ -25,29 +25,28 @@ import ast
 import dataclasses
 import inspect
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn, optim
+from torch.distributions import Categorical, Normal
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn, optim  # noqa: E402
-from torch.distributions import Categorical, Normal  # noqa: E402
-
-import wmenv.envs  # noqa: E402, F401  (registers "wmenv/WorldModel-v0")
-from integrations.common import (  # noqa: E402
-    RealEnvJudge,
+import wmenv  # noqa: F401  (registers "wmenv/WorldModel-v0")
+from integrations.common import (
     ReturnLog,
     check_observations,
-    ensure_checkpoint,
+    judge_env,
     limit_threads,
-    load_recipe_imagination,
+    open_recipe_run,
+    real_return,
+    settings,
 )
+from wmenv.core import ConfigError
 
 
 @dataclass
@@ -202,18 +201,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = max(1, args.total_timesteps // args.batch_size)
+    if args.eval_episodes < 1:
+        raise ConfigError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     limit_threads(1)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = True
 
-    run = ensure_checkpoint(args.checkpoint, args.out, env_id=args.real_env or "CartPole-v1",
-                            updates=args.wm_updates, seed_steps=args.wm_seed_steps, seed=args.seed)
-    imagination = load_recipe_imagination(run, args.observation_mode, env_id=args.real_env)
-    checkpoint = str(imagination.checkpoint)
-
-    judge = RealEnvJudge(imagination.real_env(), episodes=args.eval_episodes)  # fails early on a wrong env
+    run = open_recipe_run(args.checkpoint, args.out, env_id=args.real_env or "CartPole-v1",
+                          updates=args.wm_updates, seed_steps=args.wm_seed_steps, seed=args.seed)
+    checkpoint = str(run.path)
+    real = judge_env(run, args.observation_mode, args.real_env)  # a wrong real env fails before training
 
     # env setup: the only lines that differ between the two paths
     if args.batched:
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     agent = Agent(int(np.prod(envs.single_observation_space.shape)), envs.single_action_space)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     log = ReturnLog(args.out, f"cleanrl-ppo ({'batched make_vec' if args.batched else 'SyncVectorEnv'})",
-                    {**dataclasses.asdict(args), **imagination.describe()})
+                    settings(run, dataclasses.asdict(args), args.observation_mode, args.real_env))
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape)
@@ -340,14 +339,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 optimizer.step()
 
         if global_step >= next_eval or iteration == args.num_iterations:
-            real, real_std = judge(agent.act)
+            real_mean, real_std = real_return(real, agent.act, args.eval_episodes)
             imagined = float(np.mean(imagined_returns[-100:])) if imagined_returns else float("nan")
-            log.add(global_step, imagined, real, real_std)
+            log.add(global_step, imagined, real_mean, real_std)
             print(f"SPS: {int(global_step / (time.time() - start_time))}", flush=True)
             next_eval = (global_step // args.eval_every + 1) * args.eval_every
 
     envs.close()
-    judge.close()
+    real.close()
     torch.save(agent.state_dict(), Path(args.out) / "agent.pt")
     return log.write(agent=str(Path(args.out) / "agent.pt"),
                      steps_per_second=round(global_step / (time.time() - start_time), 1))

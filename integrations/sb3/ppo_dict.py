@@ -11,29 +11,25 @@ observation for tests, but no real env to be judged in.)
 
 Usage::
 
-    python integrations/sb3/ppo_dict.py                                     # trains a tiny world model first
-    python integrations/sb3/ppo_dict.py --checkpoint runs/cartpole --total-steps 100000
+    python -m integrations.sb3.ppo_dict                        # from the repo root; tiny world model first
+    python -m integrations.sb3.ppo_dict --checkpoint runs/cartpole --total-steps 100000
 
 Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``policy.zip``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Bounded, Categorical, Composite
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from stable_baselines3 import PPO  # noqa: E402
-from tensordict import TensorDict, TensorDictBase  # noqa: E402
-from torchrl.data import Bounded, Categorical, Composite  # noqa: E402
-
-from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged  # noqa: E402
-from wmenv.core.errors import UnsupportedSpaceError  # noqa: E402
+from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged
+from wmenv.core import UnsupportedSpaceError
 
 
 class LastActionObservations:
@@ -122,9 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
 
-    imagination = prepare(args, "decoded")
-    model_with_dict = LastActionObservations(imagination.world_model)
-    venv = sb3_imagined_vec_env(imagination, args, "dict", "MultiInputPolicy", "decoded", model=model_with_dict)
+    run = prepare(args)  # wmenv.open_run(--checkpoint), or a tiny world model trained first
+    model_with_dict = LastActionObservations(run.world_model(observation_mode="decoded"))
+    venv = sb3_imagined_vec_env(run, args, "dict", "MultiInputPolicy", "decoded", world_model=model_with_dict)
     model = PPO(
         "MultiInputPolicy",
         venv,
@@ -138,7 +134,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=0,
     )
 
-    return sb3_learn_judged(model, imagination, args, "sb3-ppo-dict (MultiInputPolicy)", real_wrap=LastActionWrapper)
+    return sb3_learn_judged(
+        model, run, args, "sb3-ppo-dict (MultiInputPolicy)", "decoded", real_wrap=LastActionWrapper
+    )
 
 
 if __name__ == "__main__":

@@ -8,23 +8,19 @@ real returns are logged side by side.
 
 Usage::
 
-    python integrations/sb3/ppo_latent.py                                  # trains a tiny world model first
-    python integrations/sb3/ppo_latent.py --checkpoint runs/cartpole --total-steps 100000
+    python -m integrations.sb3.ppo_latent                      # from the repo root; tiny world model first
+    python -m integrations.sb3.ppo_latent --checkpoint runs/cartpole --total-steps 100000
 
 Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``policy.zip``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+from stable_baselines3 import PPO
 
-from stable_baselines3 import PPO  # noqa: E402
-
-from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged  # noqa: E402
+from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -41,8 +37,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args(argv)
 
-    imagination = prepare(args, "latent")
-    venv = sb3_imagined_vec_env(imagination, args, "vector", "MlpPolicy", "latent")
+    run = prepare(args)  # wmenv.open_run(--checkpoint), or a tiny world model trained first
+    venv = sb3_imagined_vec_env(run, args, "vector", "MlpPolicy", "latent")
     model = PPO(
         "MlpPolicy",
         venv,
@@ -56,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=0,
     )
 
-    return sb3_learn_judged(model, imagination, args, "sb3-ppo-latent (MlpPolicy)")
+    return sb3_learn_judged(model, run, args, "sb3-ppo-latent (MlpPolicy)", "latent")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ to end. Learning something needs a pixel model trained for thousands of updates 
 
 Usage::
 
-    python integrations/sb3/ppo_pixels.py                                   # tiny pixel world model first
-    python integrations/sb3/ppo_pixels.py --checkpoint runs/cartpole_pixels --total-steps 200000
+    python -m integrations.sb3.ppo_pixels                    # from the repo root; tiny pixel world model first
+    python -m integrations.sb3.ppo_pixels --checkpoint runs/cartpole_pixels --total-steps 200000
 
 Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``policy.zip``.
 """
@@ -18,15 +18,11 @@ Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``polic
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+from stable_baselines3 import PPO
 
-from stable_baselines3 import PPO  # noqa: E402
-
-from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged  # noqa: E402
+from integrations.common import prepare, recipe_parser, sb3_imagined_vec_env, sb3_learn_judged
 
 PIXEL_ENV = "cartpole-swingup"
 #: ``make_env`` arguments of the real pixel env (64x64 frames, as Dreamer's conv encoder expects).
@@ -53,10 +49,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.set_defaults(wm_updates=150, wm_seed_steps=1000, eval_episodes=2)
     args = parser.parse_args(argv)
 
-    imagination = prepare(
-        args, "decoded", env_id=PIXEL_ENV, env_kwargs=PIXEL_ENV_KWARGS, batch_size=4, seq_len=16
-    )
-    venv = sb3_imagined_vec_env(imagination, args, "image", "CnnPolicy", "decoded")
+    run = prepare(args, env_id=PIXEL_ENV, env_kwargs=PIXEL_ENV_KWARGS, batch_size=4, seq_len=16)
+    venv = sb3_imagined_vec_env(run, args, "image", "CnnPolicy", "decoded")
     model = PPO(
         "CnnPolicy",
         venv,
@@ -69,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verbose=0,
     )
 
-    return sb3_learn_judged(model, imagination, args, "sb3-ppo-pixels (CnnPolicy)")
+    return sb3_learn_judged(model, run, args, "sb3-ppo-pixels (CnnPolicy)", "decoded")
 
 
 if __name__ == "__main__":

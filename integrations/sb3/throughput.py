@@ -8,7 +8,7 @@ actions) is measured too.
 
 Usage::
 
-    python integrations/sb3/throughput.py --checkpoint runs/cartpole --num-envs 64
+    python -m integrations.sb3.throughput --checkpoint runs/cartpole --num-envs 64   # from the repo root
 
 Writes ``--out/throughput.json`` and prints a table.
 """
@@ -16,24 +16,21 @@ Writes ``--out/throughput.json`` and prints a table.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
-import numpy as np  # noqa: E402
-from stable_baselines3 import PPO  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor  # noqa: E402
-
-from integrations.common import Imagination, prepare, recipe_parser  # noqa: E402
-from wmenv.envs import WorldModelEnv, WorldModelSB3VecEnv  # noqa: E402
+from integrations.common import prepare, recipe_parser, settings
+from wmenv import WorldModelEnv, WorldModelSB3VecEnv
 
 
-def make_vec(kind: str, imagination: Imagination, num_envs: int, horizon: int, seed: int) -> VecEnv:
-    """``"batched"``: one ``WorldModelSB3VecEnv``; ``"dummy"``: ``DummyVecEnv`` of ``WorldModelEnv`` s."""
-    model, start = imagination.world_model, imagination.start_states
+def make_vec(kind: str, model: Any, start: Any, num_envs: int, horizon: int, seed: int) -> VecEnv:
+    """``"batched"``: one ``WorldModelSB3VecEnv``; ``"dummy"``: ``DummyVecEnv`` of ``WorldModelEnv`` s,
+    all over the same world model ``model`` and start states ``start``."""
     if kind == "batched":
         return WorldModelSB3VecEnv(model, start, num_envs, max_episode_steps=horizon, seed=seed)
     return DummyVecEnv(
@@ -85,12 +82,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n-steps", type=int, default=32, help="PPO rollout length per env")
     parser.add_argument("--observation-mode", default="latent", choices=("latent", "decoded"))
     args = parser.parse_args(argv)
-    imagination = prepare(args, args.observation_mode)
+    run = prepare(args)  # wmenv.open_run(--checkpoint), or a tiny world model trained first
+    model = run.world_model(observation_mode=args.observation_mode)
+    start = run.start_states(world_model=model)
     total = max(args.total_steps, args.n_steps * args.num_envs)
 
     rows: dict[str, dict[str, float]] = {}
     for kind in ("batched", "dummy"):
-        venv = make_vec(kind, imagination, args.num_envs, args.horizon, args.seed)
+        venv = make_vec(kind, model, start, args.num_envs, args.horizon, args.seed)
         rows[kind] = {
             "env_steps_per_second": round(env_steps_per_second(venv, max(4, args.n_steps)), 1),
             "ppo_seconds": round(ppo_seconds(venv, total, args.n_steps, args.seed), 2),
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             flush=True,
         )
     result = {
-        "settings": {**vars(args), **imagination.describe(), "imagined_steps": total},
+        "settings": {**settings(run, vars(args), args.observation_mode, args.env), "imagined_steps": total},
         **rows,
         "ppo_speedup": round(rows["dummy"]["ppo_seconds"] / rows["batched"]["ppo_seconds"], 2),
         "env_speedup": round(

@@ -9,8 +9,8 @@ posterior filter when observations are latent.
 
 Usage::
 
-    python integrations/torchrl/ppo_torchrl.py                               # trains a tiny world model first
-    python integrations/torchrl/ppo_torchrl.py --checkpoint runs/cartpole --total-steps 100000 --workers 2
+    python -m integrations.torchrl.ppo_torchrl                 # from the repo root; tiny world model first
+    python -m integrations.torchrl.ppo_torchrl --checkpoint runs/cartpole --total-steps 100000 --workers 2
 
 Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``policy.pt``.
 """
@@ -18,39 +18,38 @@ Writes ``--out``: ``results.json``, ``returns.csv``, ``returns.png`` and ``polic
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+import torch
+from tensordict.nn import NormalParamExtractor, TensorDictModule
+from torch import nn
+from torchrl.collectors import Collector, MultiSyncCollector
+from torchrl.data import Categorical, LazyTensorStorage, ReplayBuffer
+from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
+from torchrl.envs import EnvBase, GymWrapper, RewardSum, TransformedEnv
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
+from torchrl.objectives import ClipPPOLoss
+from torchrl.objectives.value import GAE
 
-import torch  # noqa: E402
-from tensordict.nn import NormalParamExtractor, TensorDictModule  # noqa: E402
-from torch import nn  # noqa: E402
-from torchrl.collectors import Collector, MultiSyncCollector  # noqa: E402
-from torchrl.data import Categorical, LazyTensorStorage, ReplayBuffer  # noqa: E402
-from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement  # noqa: E402
-from torchrl.envs import EnvBase, GymWrapper, RewardSum, TransformedEnv  # noqa: E402
-from torchrl.envs.utils import ExplorationType, set_exploration_type  # noqa: E402
-from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator  # noqa: E402
-from torchrl.objectives import ClipPPOLoss  # noqa: E402
-from torchrl.objectives.value import GAE  # noqa: E402
-
-from integrations.common import (  # noqa: E402
-    Imagination,
+import wmenv
+from integrations.common import (
+    EVAL_SEED,
     ReturnLog,
     check_observations,
+    judge_env,
     prepare,
     recipe_parser,
+    settings,
 )
-from wmenv.envs import WorldModelTorchRLEnv  # noqa: E402
-from wmenv.envs.loading import make_imagination_env  # noqa: E402
+from wmenv.core import spec_to_space
 
 
 def imagined_env(checkpoint: str, num_envs: int, horizon: int, seed: int, observation_mode: str) -> EnvBase:
     """Env constructor for the multi-process collector: each worker loads its own world model."""
     torch.set_num_threads(1)
-    env = make_imagination_env(
+    env = wmenv.make_imagination_env(
         checkpoint,
         "torchrl",
         num_envs=num_envs,
@@ -103,9 +102,11 @@ def make_modules(env: EnvBase, hidden: int = 64) -> tuple[ProbabilisticActor, Va
     return actor, ValueOperator(value, in_keys=["observation"])
 
 
-def real_env(imagination: Imagination) -> GymWrapper:
+def real_env(run: Any, observation_mode: str, env_id: str | None) -> GymWrapper:
     """The real Gymnasium env (checked, latent-filtered if need be) as a TorchRL env, integer actions."""
-    return GymWrapper(imagination.real_env(), categorical_action_encoding=True, device="cpu")
+    return GymWrapper(
+        judge_env(run, observation_mode, env_id), categorical_action_encoding=True, device="cpu"
+    )
 
 
 @torch.no_grad()
@@ -140,30 +141,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
 
-    imagination = prepare(args, args.observation_mode)
-    env = TransformedEnv(
-        WorldModelTorchRLEnv(
-            imagination.world_model,
-            imagination.start_states,
-            args.num_envs,
-            max_episode_steps=args.horizon,
-            seed=args.seed,
-        ),
-        RewardSum(),
-    )
+    run = prepare(args)  # wmenv.open_run(--checkpoint), or a tiny world model trained first
+    world_model = run.world_model(observation_mode=args.observation_mode)
     check_observations(
-        imagination.imagined_observation_space,
+        spec_to_space(world_model.observation_spec),
         "vector",
         who="this MLP actor",
         observation_mode=args.observation_mode,
-        source=imagination.checkpoint,
+        source=run.path,
+    )
+    env = TransformedEnv(
+        run.make_env(
+            "torchrl",
+            num_envs=args.num_envs,
+            max_episode_steps=args.horizon,
+            seed=args.seed,
+            world_model=world_model,
+        ),
+        RewardSum(),
     )
     actor, critic = make_modules(env)
-    real = real_env(imagination)  # built first: a real env that does not fit fails before training
+    real = real_env(run, args.observation_mode, args.env)  # built first: a misfit fails before training
     if args.workers > 0:
         make_env = functools.partial(
             imagined_env,
-            str(imagination.checkpoint),
+            str(run.path),
             args.num_envs,
             args.horizon,
             observation_mode=args.observation_mode,
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         batch_size=min(args.minibatch, args.frames_per_batch),
     )
 
-    log = ReturnLog(args.out, "torchrl-ppo", {**vars(args), **imagination.describe()})
+    log = ReturnLog(args.out, "torchrl-ppo", settings(run, vars(args), args.observation_mode, args.env))
     frames, next_eval, imagined = 0, args.eval_every, float("nan")
     try:
         for data in collector:
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     optim.step()
             collector.update_policy_weights_()
             if frames >= next_eval or frames >= args.total_steps:
-                returns = real_returns(real, actor, args.eval_episodes, seed=10_000)
+                returns = real_returns(real, actor, args.eval_episodes, seed=EVAL_SEED)
                 log.add(frames, imagined, float(returns.mean()), float(returns.std(correction=0)))
                 next_eval = (frames // args.eval_every + 1) * args.eval_every
     finally:

@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from integrations.common import check_observations, ensure_checkpoint, load_recipe_imagination
-from wmenv.core.errors import CheckpointError, ConfigError, UnsupportedSpaceError
+import wmenv
+from integrations.common import check_observations, judge_env, open_recipe_run
+from wmenv.core import CheckpointError, ConfigError, UnsupportedSpaceError
 
 LATENT = gym.spaces.Box(-np.inf, np.inf, (72,), np.float32)
 IMAGE = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
@@ -49,12 +50,12 @@ def test_cnn_recipe_on_a_vector_checkpoint_fails_before_training(tiny_checkpoint
 
 
 def test_real_env_with_other_spaces_names_both_spaces_and_the_trained_env(tiny_checkpoint):
-    imagination = load_recipe_imagination(tiny_checkpoint, "latent", env_id="Pendulum-v1")
+    run = wmenv.open_run(tiny_checkpoint)
     with pytest.raises(
         UnsupportedSpaceError, match=r"real env 'Pendulum-v1' has observation space Box.*\(3,\)"
     ) as err:
-        imagination.real_env()
-    assert "trained on Box" in str(err.value) and "(--env)" in str(err.value)
+        judge_env(run, "latent", "Pendulum-v1")
+    assert "trained on Box" in str(err.value) and "(CartPole-v1)" in str(err.value)
 
 
 def test_recipe_with_a_mismatched_real_env_fails_before_training(tiny_checkpoint, tmp_path):
@@ -65,23 +66,25 @@ def test_recipe_with_a_mismatched_real_env_fails_before_training(tiny_checkpoint
         )
 
 
-def test_checkpoint_without_a_recorded_env_asks_for_env(tiny_checkpoint, tmp_path):
+def test_run_without_a_recorded_env_asks_for_env(tiny_checkpoint, tmp_path):
     import torch
 
-    run = tmp_path / "run"
-    shutil.copytree(tiny_checkpoint, run)
-    data = torch.load(run / "checkpoint.pt", weights_only=True)
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint, run_dir)
+    data = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    del data["extra"]["run"]  # a run written before the run schema, recording no env
     data["extra"]["user_state"] = {}
-    torch.save(data, run / "checkpoint.pt")
+    torch.save(data, run_dir / "checkpoint.pt")
     with pytest.raises(ConfigError, match="does not record the env it was trained on; pass --env ID"):
-        load_recipe_imagination(run, "latent")
-    (run / "summary.json").write_text(json.dumps({"env_id": "CartPole-v1"}))  # as `wmenv demo` writes
-    assert load_recipe_imagination(run, "latent").env_id == "CartPole-v1"
+        judge_env(wmenv.open_run(run_dir), "latent")
+    judge_env(wmenv.open_run(run_dir), "latent", "CartPole-v1").close()  # --env
+    (run_dir / "summary.json").write_text(json.dumps({"env_id": "CartPole-v1"}))  # as `wmenv demo` wrote
+    assert judge_env(wmenv.open_run(run_dir), "latent").observation_space.shape == (128,)
 
 
 def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
-        ensure_checkpoint(tmp_path / "nowhere", tmp_path)
+        open_recipe_run(tmp_path / "nowhere", tmp_path)
 
 
 def test_zero_eval_episodes_is_a_config_error(tiny_checkpoint, tmp_path):

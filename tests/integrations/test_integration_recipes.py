@@ -6,10 +6,14 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(module: str, argv: list[str]) -> dict[str, Any]:
@@ -263,3 +267,21 @@ def test_recipe_without_checkpoint_trains_a_tiny_world_model_first(tmp_path):
     )
     assert (out / "world_model" / "checkpoint.pt").is_file()
     assert results["settings"]["checkpoint"] == str(out / "world_model")
+
+
+def test_recipes_do_not_edit_sys_path():
+    for path in sorted((REPO / "integrations").rglob("*.py")):
+        assert "sys.path" not in path.read_text(), path
+
+
+def test_a_recipe_runs_as_a_module_from_the_repo_root():
+    """As the recipes' docstrings say: ``python -m integrations.<lib>.<recipe>`` from the repo root."""
+    done = subprocess.run(
+        [sys.executable, "-m", "integrations.sb3.ppo_latent", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--checkpoint" in done.stdout and "--eval-episodes" in done.stdout
