@@ -21,29 +21,27 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
+import wmenv
 from wmenv.core import TensorDictStartStates
-from wmenv.envs import WorldModelVectorEnv
 
 
 def dreamer_world_model(checkpoint: str | None) -> tuple[Any, Any]:
-    """A trained checkpoint's model and replay starts, or an untrained tiny Dreamer with real starts."""
+    """A trained run's world model and replay starts, or an untrained tiny Dreamer with real starts."""
     if checkpoint is not None:
-        from wmenv.envs.loading import load_imagination
-
-        return load_imagination(checkpoint, observation_mode="latent")
-    from wmenv import create_model
-    from wmenv.models.dreamer import to_world_model
-
+        run = wmenv.open_run(checkpoint)
+        model = run.world_model(observation_mode="latent")
+        return model, run.start_states(world_model=model)
     env = gym.make("CartPole-v1")
-    model = create_model("dreamer-wm", env=env, preset="tiny").eval()
+    model = wmenv.create_model("dreamer-wm", env=env, preset="tiny").eval()
     obs = np.stack([env.reset(seed=i)[0] for i in range(64)])  # real first observations
     starts = TensorDictStartStates(TensorDict({"observation": torch.as_tensor(obs)}, batch_size=[64]))
+    to_world_model = wmenv.get_model_spec("dreamer-wm").to_world_model  # the family's adapter
     return to_world_model(model, observation_mode="latent"), starts
 
 
 def steps_per_second(model: Any, starts: Any, n: int, steps: int) -> float:
     """Imagined env steps per second of a ``WorldModelVectorEnv`` of ``n`` envs (random actions)."""
-    envs = WorldModelVectorEnv(model, starts, num_envs=n, max_episode_steps=100)
+    envs = wmenv.WorldModelVectorEnv(model, starts, num_envs=n, max_episode_steps=100)
     envs.reset(seed=0)
     envs.action_space.seed(0)
     actions = [envs.action_space.sample() for _ in range(steps + 3)]

@@ -1,4 +1,4 @@
-"""Evaluate a policy in the real env with ``wmenv.benchmarks.runner.run_benchmark`` from Python.
+"""Evaluate a policy in the real env with ``wmenv.run_benchmark`` from Python.
 
 The runner plays registered agents (here ``sb3`` and the ``random`` baseline) over seeds x
 episodes in the REAL env, with reproducible episode seeds, and writes JSON / CSV / Markdown /
@@ -15,28 +15,55 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for integrations.common
+import torch
 
-import torch  # noqa: E402
-
-from integrations.common import ensure_checkpoint, load_recipe_imagination  # noqa: E402
-from wmenv.benchmarks.runner import run_benchmark  # noqa: E402
+import wmenv
 
 
-def quick_policy(run: Path, path: Path, steps: int) -> Path:
+def tiny_world_model(run_dir: Path, env_id: str = "CartPole-v1") -> Path:
+    """A tiny Dreamer world model of ``env_id`` trained now with ``wmenv.train`` (a minute on a CPU):
+    2000 random real steps, then 300 updates. Reused if ``run_dir`` already holds one."""
+    if (run_dir / "checkpoint.pt").is_file():
+        return run_dir
+    from wmenv.train import Schedule, train
+
+    print(f"no --checkpoint: training a tiny world model in {run_dir} ...", flush=True)
+    return train(
+        "dreamer-wm",
+        env_id,
+        steps=300,
+        preset="tiny",
+        overrides={
+            "rssm.deter": 64,
+            "rssm.hidden": 64,
+            "rssm.stoch": 8,
+            "rssm.classes": 8,
+            "mlp_units": 64,
+            "terminal_weight": 5.0,
+        },
+        schedule=Schedule(seed_steps=2000),
+        trainer={
+            "batch_size": 8,
+            "seq_len": 16,
+            "lr": 1e-3,
+            "log_every": 25,
+            "checkpoint_every": 0,
+            "tensorboard": False,
+        },
+        run_dir=run_dir,
+        progress=False,
+    )
+
+
+def quick_policy(run_dir: Path, path: Path, steps: int) -> Path:
     """A short SB3 PPO run on latent observations in the batched imagination env."""
     from stable_baselines3 import PPO
 
-    from wmenv.envs import WorldModelSB3VecEnv
-
-    imagination = load_recipe_imagination(run, "latent")
-    venv = WorldModelSB3VecEnv(
-        imagination.world_model, imagination.start_states, 32, max_episode_steps=64, seed=0
-    )
+    run = wmenv.open_run(run_dir)
+    venv = run.make_env("sb3", num_envs=32, max_episode_steps=64, observation_mode="latent", seed=0)
     agent = PPO("MlpPolicy", venv, n_steps=64, batch_size=512, learning_rate=1e-3, seed=0, device="cpu")
     agent.learn(steps)
     agent.save(path)
@@ -60,7 +87,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
 
     out = Path(args.out)
-    run = ensure_checkpoint(args.checkpoint, out, env_id=args.env)
+    if args.checkpoint is not None:
+        run = wmenv.open_run(args.checkpoint).path  # fails here on a missing or foreign checkpoint
+    else:
+        run = tiny_world_model(out / "world_model", args.env)
     policy = Path(args.policy) if args.policy else quick_policy(run, out / "policy.zip", args.ppo_steps)
 
     summary = {}
@@ -68,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ("sb3", {"checkpoint": policy, "agent_kwargs": {"world_model": str(run / "checkpoint.pt")}}),
         ("random", {}),
     ):
-        results = run_benchmark(
+        results = wmenv.run_benchmark(
             agent, args.env, args.seeds, args.episodes, out / agent, overwrite=True, progress=False, **kwargs
         )
         agg = results["aggregate"]

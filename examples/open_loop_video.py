@@ -1,6 +1,6 @@
 """An open-loop rollout video: the real env and the world model, driven by the same actions.
 
-``wmenv.imagine.imagine_rollout`` burns the model in on the real env's first ``--context``
+``wmenv.benchmarks.imagine.imagine_rollout`` burns the model in on the real env's first ``--context``
 observations, then feeds both the same actions and never corrects the model again (open loop), so
 its error grows with the horizon. ``wmenv.video`` writes the comparison: frames side by side for
 pixel models, line plots for vector models. For CartPole the imagined states are also drawn by
@@ -16,19 +16,51 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for integrations.common
+import gymnasium as gym
+import numpy as np
+import torch
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import wmenv
+from wmenv.benchmarks.imagine import imagine_rollout
+from wmenv.video import comparison_frames, side_by_side, write_video
 
-from integrations.common import ensure_checkpoint  # noqa: E402
-from wmenv.imagine import imagine_rollout  # noqa: E402
-from wmenv.video import comparison_frames, side_by_side, write_video  # noqa: E402
+
+def tiny_world_model(run_dir: Path, env_id: str = "CartPole-v1") -> Path:
+    """A tiny Dreamer world model of ``env_id`` trained now with ``wmenv.train`` (a minute on a CPU):
+    2000 random real steps, then 300 updates. Reused if ``run_dir`` already holds one."""
+    if (run_dir / "checkpoint.pt").is_file():
+        return run_dir
+    from wmenv.train import Schedule, train
+
+    print(f"no --checkpoint: training a tiny world model in {run_dir} ...", flush=True)
+    return train(
+        "dreamer-wm",
+        env_id,
+        steps=300,
+        preset="tiny",
+        overrides={
+            "rssm.deter": 64,
+            "rssm.hidden": 64,
+            "rssm.stoch": 8,
+            "rssm.classes": 8,
+            "mlp_units": 64,
+            "terminal_weight": 5.0,
+        },
+        schedule=Schedule(seed_steps=2000),
+        trainer={
+            "batch_size": 8,
+            "seq_len": 16,
+            "lr": 1e-3,
+            "log_every": 25,
+            "checkpoint_every": 0,
+            "tensorboard": False,
+        },
+        run_dir=run_dir,
+        progress=False,
+    )
 
 
 def render_cartpole(states: np.ndarray) -> np.ndarray:
@@ -54,7 +86,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
 
     out = Path(args.out)
-    run = ensure_checkpoint(args.checkpoint, out.parent)
+    if args.checkpoint is not None:
+        run = wmenv.open_run(args.checkpoint).path  # fails here on a missing or foreign checkpoint
+    else:
+        run = tiny_world_model(out.parent / "world_model")
     roll = imagine_rollout(
         run, steps=args.steps, context=args.context, seed=args.seed, observation_mode="decoded"
     )

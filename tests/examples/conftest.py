@@ -1,12 +1,49 @@
-"""The examples' tests share the integrations' tiny CartPole world model (one per session)."""
+"""One tiny CartPole world model for the examples' tests (trained once per session)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import pytest
+import torch
 
-from tests.integrations.conftest import tiny_checkpoint  # noqa: E402, F401
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run directory of a tiny Dreamer CartPole world model (60 updates on 600 random steps), trained
+    with ``wmenv.train`` as the integrations' recipes train theirs (``integrations.common``).
+
+    Kept under the session's base temp dir, where the ``tests/integrations`` fixture of the same name
+    looks too, so a session running both trains it once.
+    """
+    from wmenv.train import Schedule, train
+
+    torch.set_num_threads(1)
+    run = tmp_path_factory.getbasetemp() / "tiny_cartpole_world_model"
+    if not (run / "checkpoint.pt").is_file():
+        train(
+            "dreamer-wm",
+            "CartPole-v1",
+            steps=60,
+            preset="tiny",
+            overrides={
+                "rssm.deter": 64,
+                "rssm.hidden": 64,
+                "rssm.stoch": 8,
+                "rssm.classes": 8,
+                "mlp_units": 64,
+                "terminal_weight": 5.0,
+            },
+            schedule=Schedule(seed_steps=600),
+            trainer={
+                "batch_size": 8,
+                "seq_len": 16,
+                "lr": 1e-3,
+                "log_every": 25,
+                "checkpoint_every": 0,
+                "tensorboard": False,
+            },
+            run_dir=run,
+            progress=False,
+        )
+    return run
