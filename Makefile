@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check wmenv tests integrations examples
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "not slow" tests
 
 perf: $(STAMP)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from wmenv.benchmarks.imagine import imagine_rollout
 from wmenv.cli import main
 from wmenv.core.errors import ConfigError
-from wmenv.benchmarks.imagine import imagine_rollout
 from wmenv.video import check_video_path, comparison_frames, side_by_side, write_video
 
 
@@ -62,6 +62,7 @@ def test_imagine_errors(checkpoint: Path, tmp_path: Path, capsys: pytest.Capture
 def test_imagine_needs_env_when_checkpoint_has_none(checkpoint: Path, tmp_path: Path) -> None:
     data = torch.load(checkpoint / "checkpoint.pt", weights_only=True)
     data["extra"]["user_state"] = {}
+    data["extra"].pop("run", None)  # runs of schema 2 record their env in extra["run"]
     bare = tmp_path / "bare.pt"
     torch.save(data, bare)
     with pytest.raises(ConfigError, match="does not record its env; pass --env"):

@@ -3,7 +3,7 @@
 Public surface (imported lazily, so ``import wmenv`` stays cheap)::
 
     import wmenv
-    run_dir = wmenv.train("dreamer-wm", "CartPole-v1", steps=300, preset="tiny")  # one training entry point
+    run_dir = wmenv.train.train("dreamer-wm", "CartPole-v1", steps=300, preset="tiny")  # the training entry point
     run = wmenv.open_run(run_dir)                                # a run directory: model, replay, real env
     env = run.make_env("sb3", num_envs=64)                       # or wmenv.make_imagination_env(run_dir, "sb3")
     wmenv.make_env("CartPole-v1")                                # real envs, one factory
@@ -46,7 +46,6 @@ _LAZY: dict[str, tuple[str, str]] = {
     "get_model_spec": ("wmenv.registry", "get_model_spec"),
     "list_models": ("wmenv.registry", "list_models"),
     "register_model": ("wmenv.registry", "register_model"),
-    "train": ("wmenv.train.session", "train"),
     "TrainingRun": ("wmenv.train.session", "TrainingRun"),
     "run_benchmark": ("wmenv.benchmarks.runner", "run_benchmark"),
     "list_env_backends": ("wmenv.envs.make", "list_env_backends"),
@@ -57,6 +56,8 @@ __all__ = ["__version__", "make_env", "list_envs", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("train", "runs", "envs", "benchmarks", "models", "registry"):  # subpackages, on first use
+        return importlib.import_module(f"wmenv.{name}")
     if name in _LAZY:
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)

@@ -16,7 +16,9 @@ known ones and suggests close matches.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -144,13 +146,18 @@ class ModelSpec:
 
 def _discover_families() -> None:
     """Import every subpackage of :mod:`wmenv.models` and every ``wmenv.models`` entry point."""
-    import wmenv.models as models
-
-    for info in sorted(pkgutil.iter_modules(models.__path__), key=lambda m: m.name):
+    package = "wmenv.models"  # by name: the registry sits below the families it finds
+    found = importlib.util.find_spec(package)
+    locations = list(found.submodule_search_locations or []) if found is not None else []
+    for info in sorted(pkgutil.iter_modules(locations), key=lambda m: m.name):
         if info.ispkg:
-            importlib.import_module(f"{models.__name__}.{info.name}")
+            importlib.import_module(f"{package}.{info.name}")
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not take the built-in families down
+            warnings.warn(f"wmenv: the family plugin {ep.value!r} (entry point {ep.name!r}) failed to load: "
+                          f"{type(err).__name__}: {err}", stacklevel=2)
 
 
 MODELS: Registry[ModelSpec] = Registry(

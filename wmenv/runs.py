@@ -395,7 +395,7 @@ def latent_observation_wrapper(world_model: Any, device: str = "cpu", **adapter_
     adapter = world_model
     if isinstance(world_model, str | os.PathLike):
         adapter = open_run(world_model, device=device).world_model(**adapter_kwargs)
-    elif isinstance(world_model, torch.nn.Module) and not callable(getattr(world_model, "observe", None)):
+    elif isinstance(world_model, torch.nn.Module):  # a trained module: its family's adapter filters
         adapter = _adapter_of_module(world_model.to(device).eval(), adapter_kwargs)
     if not callable(getattr(adapter, "observe", None)):
         raise TypeError(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from wmenv.benchmarks.cli import (
+from wmenv.cli.benchmark import (
     add_benchmark_parser,
     main,
     parse_checkpoint_map,
@@ -198,7 +198,7 @@ def test_module_runs_standalone(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "wmenv.benchmarks.cli",
+            "wmenv.cli.benchmark",
             "-a",
             "nope",
             "-g",

@@ -227,7 +227,7 @@ def test_gym_make_by_id_and_cleanrl_thunks():
 
 
 def test_gym_make_without_model_says_what_is_needed():
-    with pytest.raises(TypeError, match="needs model="):
+    with pytest.raises(TypeError, match="needs checkpoint=RUN_DIR, or model="):
         gym.make(ENV_ID)
 
 

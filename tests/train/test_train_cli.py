@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from wmenv.cli.train import main
 from wmenv.core.errors import CheckpointError
 from wmenv.registry import ModelSpec, register_model
 from wmenv.train import load_checkpoint, load_replay, replay_as_tensordict
-from wmenv.cli.train import main
 
 from .testfamily import MLPConfig, build
 

@@ -72,3 +72,30 @@ class CheckpointError(WMEnvError, ValueError):
 
 class RunDirError(WMEnvError, ValueError):
     """A run directory is missing, foreign, or would be overwritten."""
+
+
+class InvalidArgumentError(WMEnvError, ValueError):
+    """An argument to a face, the core or the callables API has an invalid value
+    (``num_envs``, ``seed``, ``options``, ``reset_mask``, ``render_mode``, ...)."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (e.g. ``num_envs="4"``, ``seed="abc"``).
+
+    Also a ``TypeError`` (and, as an :class:`InvalidArgumentError`, a ``ValueError``), so callers
+    catching either builtin keep working.
+    """
+
+
+class MissingActionError(InvalidActionError, KeyError):
+    """A TensorDict given to ``step`` has no action entry.
+
+    ``str(err)`` is the plain message (``KeyError`` would otherwise quote it).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class EpisodeEndedError(ResetNeededError):
+    """``step`` was called after the episode ended (terminated or truncated) without ``reset``."""

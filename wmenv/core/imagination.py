@@ -9,25 +9,140 @@ truncates at the imagination horizon and resets finished members individually fr
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDictBase, is_tensor_collection
 from torchrl.data import Binary, Bounded, Composite, MultiCategorical, TensorSpec
 
-from wmenv.core.errors import InvalidActionError, ModelOutputError, ResetNeededError
+from wmenv.core.errors import (
+    ArgumentTypeError,
+    InvalidActionError,
+    InvalidArgumentError,
+    ModelOutputError,
+    ResetNeededError,
+    WMEnvError,
+)
 from wmenv.core.protocol import StartStates, WorldModel
 from wmenv.core.specs import is_discrete, multi_nvec, numpy_dtype
 
-__all__ = ["ImaginationCore", "ImaginedStep"]
+__all__ = [
+    "ImaginationCore", "ImaginedStep", "as_array", "check_count", "check_options", "check_seed", "torch_seed",
+]
 
 Obs = torch.Tensor | TensorDictBase
 
 # Same-size unsigned view of each signed integer dtype (native byte order).
 _UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
+# Values NumPy turns into an array without walking an unknown object's sequence protocol.
+_SCALARS = (bool, int, float, complex, np.generic)
+# torch.Generator.manual_seed takes seeds below 2**64; bigger ones are folded (see torch_seed).
+_TORCH_SEED_LIMIT = 2**64
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short ``repr`` of a user value for error messages (never the whole of a big object)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_array(
+    value: Any, what: str, expected: str, error: type[WMEnvError] = InvalidActionError
+) -> np.ndarray:
+    """``value`` as a NumPy array, refusing what NumPy cannot safely convert.
+
+    ``np.asarray`` walks the sequence protocol of any object it does not know, which never ends
+    for objects whose ``__getitem__`` always succeeds (a TensorDict's ``NonTensorData`` grows
+    memory until the machine runs out). Only arrays, scalars, lists/tuples and objects exporting
+    an array interface are converted; anything else raises ``error`` naming ``what``.
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, _SCALARS):
+        return np.asarray(value)
+    if is_tensor_collection(value):
+        raise error(f"{what} must be {expected}, got {type(value).__name__} (a TensorDict/tensorclass): {_show(value)}")
+    if isinstance(value, list | tuple) or any(
+        hasattr(value, a) for a in ("__array__", "__array_interface__", "__array_struct__")
+    ):
+        try:
+            return np.asarray(value)
+        except Exception as err:  # noqa: BLE001 - ragged lists, objects whose conversion fails
+            raise error(f"{what} must be {expected}, got {type(value).__name__} that NumPy cannot convert: {err}") from err
+    raise error(f"{what} must be {expected}, got {type(value).__name__}: {_show(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    """An integer that is not a bool (NumPy and 0-d torch integers count)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def check_count(value: Any, name: str, *, allow_none: bool = False) -> int | None:
+    """A positive integer argument (``num_envs``, ``max_episode_steps``) as an ``int``.
+
+    Raises:
+        ArgumentTypeError: not an integer (floats such as ``2.5``, strings, bools).
+        InvalidArgumentError: ``< 1``.
+    """
+    if value is None and allow_none:
+        return None
+    expected = "a positive int" + (" or None" if allow_none else "")
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be {expected}, got {type(value).__name__} {_show(value)}")
+    value = operator.index(value)
+    if value < 1:
+        raise InvalidArgumentError(f"{name} must be >= 1 ({expected}), got {value}")
+    return value
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A seed as Gymnasium accepts it: ``None`` or an integer ``>= 0`` (any size).
+
+    Raises:
+        ArgumentTypeError: not an integer (``"abc"``, ``1.5``, ``True``).
+        InvalidArgumentError: negative, as ``gymnasium.utils.seeding.np_random`` refuses it.
+    """
+    if seed is None:
+        return None
+    if not _is_int(seed):
+        raise ArgumentTypeError(f"{name} must be a non-negative int or None, got {type(seed).__name__} {_show(seed)}")
+    seed = operator.index(seed)
+    if seed < 0:
+        raise InvalidArgumentError(f"{name} must be >= 0 (as Gymnasium requires), got {seed}")
+    return seed
+
+
+def torch_seed(seed: int) -> int:
+    """A non-negative seed in the range ``torch.Generator.manual_seed`` takes.
+
+    Seeds below ``2**64`` are used as they are (so existing seeded runs are unchanged); bigger
+    ones, which Gymnasium accepts, are folded deterministically through NumPy's ``SeedSequence``.
+    """
+    if seed < _TORCH_SEED_LIMIT:
+        return seed
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+
+
+def check_options(options: Any, name: str = "options") -> None:
+    """``options`` of ``reset`` must be a dict (any mapping) or ``None``."""
+    if options is not None and not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"{name} must be a dict or None, got {type(options).__name__} {_show(options)}")
 
 
 @dataclass
@@ -113,7 +228,14 @@ class _Projector:
                 {k: p(obs[k], n, f"{what}[{k!r}]", check_finite) for k, p in self.children.items()}, batch_size=[n]
             )
         if not isinstance(obs, torch.Tensor):
-            raise ModelOutputError(f"{what}: expected a tensor, got {type(obs).__name__}")
+            raise ModelOutputError(
+                f"{what}: expected a torch tensor of shape {(n, *self.shape)} and dtype {self.dtype}, "
+                f"got {type(obs).__name__}"
+            )
+        if obs.is_complex():
+            raise ModelOutputError(
+                f"{what}: expected a real (float, integer or bool) tensor for dtype {self.dtype}, got dtype {obs.dtype}"
+            )
         if obs.shape != (n, *self.shape):
             raise ModelOutputError(
                 f"{what}: expected shape {(n, *self.shape)} (batch, *spec.shape), got {tuple(obs.shape)}"
@@ -153,18 +275,21 @@ class ImaginationCore:
     ) -> None:
         for attr in ("observation_spec", "action_spec", "initial_state", "step"):
             if not hasattr(model, attr):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"world model {type(model).__name__} lacks {attr!r}; a WorldModel needs observation_spec, "
                     "action_spec, initial_state(context, generator=) and step(state, action, generator=). "
                     "For plain callables use WorldModelEnv(model, reset_fn=..., transition_fn=...)."
                 )
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
+        num_envs = check_count(num_envs, "num_envs")
+        max_episode_steps = check_count(max_episode_steps, "max_episode_steps", allow_none=True)
+        if not callable(getattr(start_states, "sample", None)):
+            raise ArgumentTypeError(
+                f"start_states must have a sample(batch_size, generator=, seed=, options=) method (a "
+                f"wmenv.core.StartStates), got {type(start_states).__name__}"
+            )
         self.model = model
         self.start_states = start_states
-        self.num_envs = int(num_envs)
+        self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
         self.device = torch.device(device) if device is not None else _model_device(model)
         self.observation_spec: TensorSpec = model.observation_spec
@@ -248,12 +373,8 @@ class ImaginationCore:
             )
             low, high = self._act_low, self._act_high
         else:
-            try:
-                action = np.asarray(action)
-            except (TypeError, ValueError) as err:
-                raise InvalidActionError(
-                    f"action must be array-like of shape {self._action_shape}, got {type(action).__name__}: {err}"
-                ) from err
+            if type(action) is not np.ndarray:
+                action = as_array(action, "action", f"a numeric array of shape {self._action_shape}")
             kind = action.dtype.kind
             if kind not in "iufbc":
                 raise InvalidActionError(
@@ -338,13 +459,87 @@ class ImaginationCore:
         if missing:
             raise ModelOutputError(f"{where} returned keys {sorted(out.keys())}; missing {missing}")
 
+    # The checks below run only when the cheap test on the hot path (type, shape, dtype) fails.
+    def check_mask(self, mask: Any, what: str = "reset_mask") -> torch.Tensor:
+        """A ``(N,)`` bool mask on the core's device; ``(N, 1)`` and 0/1 integers are accepted."""
+        n = self.num_envs
+        if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool and mask.shape == (n,):
+            return mask.to(self.device)
+        expected = f"a bool array of shape ({n},) (one entry per env)"
+        m = mask if isinstance(mask, torch.Tensor) else as_array(mask, what, expected, InvalidArgumentError)
+        if tuple(m.shape) not in ((n,), (n, 1)):
+            raise InvalidArgumentError(f"{what} must be {expected}, got shape {tuple(m.shape)}")
+        if m.dtype not in (torch.bool, np.bool_):
+            if isinstance(m, np.ndarray) and m.dtype.kind not in "iuf":
+                raise InvalidArgumentError(f"{what} must be {expected}, got dtype {m.dtype}")
+            m = torch.as_tensor(m) if isinstance(m, np.ndarray) else m
+            if m.is_complex() or not bool(((m == 0) | (m == 1)).all()):
+                raise InvalidArgumentError(f"{what} must be {expected} (or 0/1 values), got dtype {m.dtype} "
+                                           f"with values {_show(m.flatten().tolist())}")
+        return torch.as_tensor(m).to(self.device, torch.bool).reshape(n)
+
+    @staticmethod
+    def _check_reward(reward: Any, n: int) -> torch.Tensor:
+        """The model's reward as a ``(N,)`` float32 tensor, or a ModelOutputError naming what came."""
+        if not isinstance(reward, torch.Tensor):
+            raise ModelOutputError(
+                f"step reward: expected a float tensor of shape ({n},), got {type(reward).__name__} {_show(reward)}"
+            )
+        if reward.shape != (n,):
+            if reward.shape != (n, 1):
+                raise ModelOutputError(f"step reward: expected shape ({n},), got {tuple(reward.shape)}")
+            reward = reward.squeeze(-1)
+        if reward.dtype == torch.bool or reward.is_complex():
+            raise ModelOutputError(
+                f"step reward: expected a float32 (or other real float/integer) tensor, got dtype {reward.dtype}"
+            )
+        return reward.to(torch.float32)
+
+    @staticmethod
+    def _check_flag(flag: Any, n: int, what: str) -> torch.Tensor:
+        """A ``terminated`` / ``truncated`` output as a ``(N,)`` bool tensor.
+
+        Bool tensors pass as they are; integer or float tensors only if every value is 0 or 1
+        (a probability such as 0.3 is refused rather than silently read as ``True``).
+        """
+        if not isinstance(flag, torch.Tensor):
+            raise ModelOutputError(
+                f"{what}: expected a bool tensor of shape ({n},), got {type(flag).__name__} {_show(flag)}"
+            )
+        if flag.shape != (n,):
+            if flag.shape != (n, 1):
+                raise ModelOutputError(f"{what}: expected shape ({n},), got {tuple(flag.shape)}")
+            flag = flag.squeeze(-1)
+        if flag.dtype == torch.bool:
+            return flag
+        if flag.is_complex():
+            raise ModelOutputError(f"{what}: expected a bool tensor, got dtype {flag.dtype}")
+        ok = (flag == 0) | (flag == 1)
+        if not bool(ok.all()):
+            bad = (~ok).nonzero().squeeze(-1)
+            i = int(bad[0])
+            raise ModelOutputError(
+                f"{what}: expected bool (or 0/1) values, got dtype {flag.dtype} with {flag[i].item()} for batch "
+                f"member {i} ({bad.numel()} of {n} members not 0/1); threshold probabilities in the model "
+                "(e.g. continue_prob < 0.5)"
+            )
+        return flag.to(torch.bool)
+
     # ------------------------------------------------------------------ API
     def seed(self, seed: int | None) -> None:
-        """Seed the core's generator (``None`` draws a fresh non-deterministic seed)."""
+        """Seed the core's generator (``None`` draws a fresh non-deterministic seed).
+
+        Seeds are what Gymnasium accepts: ``None`` or any integer ``>= 0``; seeds of ``2**64``
+        and above are folded into the generator's range deterministically (:func:`torch_seed`).
+
+        Raises:
+            ArgumentTypeError: not an integer. InvalidArgumentError: negative.
+        """
+        seed = check_seed(seed)
         if seed is None:
             self.generator.seed()
         else:
-            self.generator.manual_seed(int(seed))
+            self.generator.manual_seed(torch_seed(seed))
 
     def reset(
         self,
@@ -356,20 +551,28 @@ class ImaginationCore:
         """Start new episodes for all members, or for those in ``mask``, from real start states.
 
         Args:
-            mask: ``(N,)`` bool; ``None`` resets every member.
-            seed: reseeds the generator first (full reproducibility of what follows).
-            options: forwarded to the start-state source.
+            mask: ``(N,)`` bool (or 0/1); ``None`` resets every member.
+            seed: reseeds the generator first (full reproducibility of what follows); ``None``
+                or an integer ``>= 0``.
+            options: forwarded to the start-state source; a dict or ``None``.
 
         Returns:
             The full batch of current observations.
+
+        Raises:
+            InvalidArgumentError: a bad ``mask``, ``seed`` or ``options`` (``ArgumentTypeError``
+                for a wrong type).
+            ModelOutputError: ``initial_state`` returned something other than the protocol says.
         """
+        if mask is not None:
+            mask = self.check_mask(mask, "reset_mask")
+        check_options(options)
         if seed is not None:
+            seed = check_seed(seed)
             self.seed(seed)
         full = mask is None or self._state is None
         if full:
             mask = self._all
-        else:
-            mask = torch.as_tensor(mask, dtype=torch.bool, device=self.device).reshape(self.num_envs)
         k = self.num_envs if full else int(mask.sum())
         if k == 0:
             return self.observation
@@ -381,6 +584,9 @@ class ImaginationCore:
         self._check_output(out, k, ("state", "observation"), "initial_state")
         obs = self._project(out["observation"], k, "initial_state observation")
         state = out["state"]
+        if not isinstance(state, TensorDictBase) or state.batch_size[:1] != (k,):
+            got = f"batch size {list(state.batch_size)}" if isinstance(state, TensorDictBase) else type(state).__name__
+            raise ModelOutputError(f"initial_state state: expected a TensorDict with batch size [{k}], got {got}")
         if full:
             self._state, self._obs = state, obs
             self._start = torch.full_like(self._start, self._t)
@@ -408,9 +614,18 @@ class ImaginationCore:
 
         Returns:
             The batched transition.
+
+        Raises:
+            InvalidActionError: a bad action. InvalidArgumentError: a bad ``reset_mask`` or
+                ``autoreset``. ModelOutputError: the model's output breaks the protocol (missing
+                keys; wrong type, shape or dtype; NaN/inf; ``terminated`` not bool or 0/1).
         """
         if self._state is None:
             raise ResetNeededError("step() called before reset(): call reset() first")
+        if reset_mask is not None:
+            reset_mask = self.check_mask(reset_mask, "reset_mask")
+        elif autoreset is not None and autoreset != "same_step":
+            raise InvalidArgumentError(f"autoreset must be 'same_step' or None, got {_show(autoreset)}")
         action = self.check_action(action)
         n = self.num_envs
         out = self.model.step(self._state, action, generator=self.generator)
@@ -422,16 +637,11 @@ class ImaginationCore:
         except (KeyError, TypeError, AttributeError):
             self._check_output(out, n, ("state", "observation", "reward", "terminated"), "step")
             raise
-        if reward.shape != (n,):
-            if reward.shape == (n, 1):
-                reward = reward.squeeze(-1)
-            else:
-                raise ModelOutputError(f"step reward: expected shape ({n},), got {tuple(reward.shape)}")
-        if terminated.shape != (n,):
-            if terminated.shape == (n, 1):
-                terminated = terminated.squeeze(-1)
-            else:
-                raise ModelOutputError(f"step terminated: expected shape ({n},), got {tuple(terminated.shape)}")
+        # Type, shape and dtype in one cheap test each; the full check runs only when it fails.
+        if type(reward) is not torch.Tensor or reward.shape != (n,) or reward.dtype != torch.float32:
+            reward = self._check_reward(reward, n)
+        if type(terminated) is not torch.Tensor or terminated.shape != (n,) or terminated.dtype != torch.bool:
+            terminated = self._check_flag(terminated, n, "step terminated")
         # NaN and inf survive a sum: one reduction per tensor checks the whole batch. Only when
         # it fails (or overflows) does the per-member diagnosis below run.
         if (
@@ -448,10 +658,6 @@ class ImaginationCore:
                 bad = (~torch.isfinite(reward)).nonzero().squeeze(-1).tolist()
                 raise ModelOutputError(f"step reward: model returned NaN/inf for batch members {bad[:10]}")
             self._project(raw_obs, n, "step observation")  # raises, naming the members
-        if reward.dtype != torch.float32:
-            reward = reward.to(torch.float32)
-        if terminated.dtype != torch.bool:
-            terminated = terminated.to(torch.bool)
         self._state = state
         self._obs = obs
         self._t += 1
@@ -463,11 +669,10 @@ class ImaginationCore:
         info = None
         if len(entries) > 4:  # optional outputs
             if "truncated" in entries:  # a model may end episodes itself (e.g. the callables API)
-                truncated = truncated | (entries["truncated"].reshape(n).to(torch.bool) & ~terminated)
+                truncated = truncated | (self._check_flag(entries["truncated"], n, "step truncated") & ~terminated)
             info = entries.get("info", None)
         result = ImaginedStep(obs, reward, terminated, truncated, info=info)
         if reset_mask is not None:
-            reset_mask = torch.as_tensor(reset_mask, dtype=torch.bool, device=self.device)
             if bool(reset_mask.any()):
                 result.observation = self.reset(reset_mask)
                 result.reward = reward.masked_fill(reset_mask, 0.0)
@@ -480,6 +685,4 @@ class ImaginationCore:
                 result.final_observation = obs
                 result.observation = self.reset(done)
                 result.reset_mask = done
-        elif autoreset is not None:
-            raise ValueError(f"autoreset must be 'same_step' or None, got {autoreset!r}")
         return result

@@ -63,7 +63,7 @@ class Registry(Generic[T]):
         if not replace:
             taken = [
                 k for k in keys
-                if (k in self._entries and self._entries[k] is not entry)
+                if (k in self._entries and (k != key or self._entries[k] is not entry))
                 or (k in self._aliases and self._aliases[k] != key)
             ]
             if taken:

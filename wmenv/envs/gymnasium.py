@@ -9,10 +9,19 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from wmenv.core.errors import InvalidActionError
+from wmenv.core.errors import EpisodeEndedError, InvalidActionError
+from wmenv.core.imagination import as_array, check_options, check_seed
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import build_core, index_obs, to_numpy
+from wmenv.envs.boundary import (
+    RENDER_FPS,
+    RENDER_MODES,
+    FrameRenderer,
+    build_core,
+    check_render_mode,
+    index_obs,
+    to_numpy,
+)
 
 __all__ = ["WorldModelEnv"]
 
@@ -29,7 +38,14 @@ class WorldModelEnv(gym.Env):
       max_episode_steps=..., seed=...)``; ``model`` need not inherit from anything.
 
     ``terminated`` comes from the model's termination head, ``truncated`` from the
-    imagination horizon ``max_episode_steps``.
+    imagination horizon ``max_episode_steps``. Once an episode has ended, ``step`` raises
+    :class:`~wmenv.core.errors.EpisodeEndedError` (a ``ResetNeededError``) until ``reset()``
+    is called, as Gymnasium's ``ResetNeeded`` semantics say; the vector faces autoreset instead.
+
+    Rendering: ``render_mode="rgb_array"`` makes ``render()`` return an ``(H, W, 3)`` uint8 frame
+    of the current observation -- the image itself for image observations, a bar chart of the
+    entries otherwise, or the model's own drawing of its state when it implements
+    ``render_state`` (see :mod:`wmenv.envs.boundary`). ``gymnasium.wrappers.RecordVideo`` works.
 
     Args:
         model: a ``WorldModel`` or any object passed to the callables.
@@ -42,10 +58,10 @@ class WorldModelEnv(gym.Env):
         max_episode_steps: imagination horizon (``None``: only the model ends episodes).
         seed: seed of the env's generator for the first reset without an explicit seed.
         device: torch device of the core (default: the model's).
-        render_mode: ``"rgb_array"`` renders image observations.
+        render_mode: ``None`` or ``"rgb_array"`` (any other mode is refused here).
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 15}
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
     def __init__(
         self,
@@ -62,6 +78,8 @@ class WorldModelEnv(gym.Env):
         device: torch.device | str | None = None,
         render_mode: str | None = None,
     ) -> None:
+        render_mode = check_render_mode(render_mode, type(self).__name__)
+        seed = check_seed(seed)
         self.core = build_core(
             model, start_states, 1, max_episode_steps=max_episode_steps, device=device,
             observation_space=observation_space, action_space=action_space, reset_fn=reset_fn,
@@ -74,9 +92,9 @@ class WorldModelEnv(gym.Env):
             self.observation_space = observation_space
         if action_space is not None:
             self.action_space = action_space
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
+        self._renderer = FrameRenderer(self.core)
+        self._ended = False  # the episode terminated or was truncated: step() needs reset() first
         self.max_episode_steps = max_episode_steps
         self._initial_seed = seed
         self._action_shape = (1, *self.core.action_spec.shape)
@@ -89,35 +107,54 @@ class WorldModelEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Start an imagined episode from a real start state."""
+        """Start an imagined episode from a real start state.
+
+        Raises:
+            InvalidArgumentError: ``seed`` is not ``None`` or an integer ``>= 0`` (as Gymnasium
+                requires; any size works), or ``options`` is not a dict or ``None``.
+        """
+        seed = check_seed(seed)
+        check_options(options)
         super().reset(seed=seed)
         if seed is None and self._initial_seed is not None:
             seed, self._initial_seed = self._initial_seed, None
         obs = self.core.reset(seed=seed, options=options)
+        self._ended = False
         self._last_obs = index_obs(to_numpy(obs), 0)
         return self._last_obs, self._info()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Advance the imagined episode by one step."""
-        a = action if isinstance(action, torch.Tensor) else np.asarray(action)
+        """Advance the imagined episode by one step.
+
+        Raises:
+            ResetNeededError: before the first ``reset()``; :class:`EpisodeEndedError` after the
+                episode ended (``terminated`` or ``truncated``) until ``reset()``.
+            InvalidActionError: wrong shape, dtype or range.
+        """
+        if self._ended:
+            raise EpisodeEndedError(
+                "step() called after the episode ended (terminated or truncated): call reset() before "
+                "stepping again"
+            )
+        a = action if isinstance(action, torch.Tensor | np.ndarray) else as_array(
+            action, "action", f"an action of shape {self._action_shape[1:]} for {self.action_space}"
+        )
         if a.shape != self._action_shape[1:]:
             raise InvalidActionError(
                 f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got {tuple(a.shape)}"
             )
         out = self.core.step(a[None])
         self._last_obs = index_obs(to_numpy(out.observation), 0)
-        return self._last_obs, out.reward.item(), out.terminated.item(), out.truncated.item(), self._info()
+        terminated, truncated = out.terminated.item(), out.truncated.item()
+        self._ended = terminated or truncated
+        return self._last_obs, out.reward.item(), terminated, truncated, self._info()
 
     def render(self) -> np.ndarray | None:
-        """The current observation as an RGB frame, for image observations."""
-        if self.render_mode != "rgb_array" or self._last_obs is None:
+        """The current frame, ``(H, W, 3)`` uint8, with ``render_mode="rgb_array"`` (else ``None``).
+
+        Raises:
+            ResetNeededError: before the first ``reset()`` (as Gymnasium's order enforcing does).
+        """
+        if self.render_mode is None:
             return None
-        obs = self._last_obs
-        if isinstance(obs, dict):
-            obs = next((v for v in obs.values() if v.ndim == 3), None)
-        if obs is None or obs.ndim != 3:
-            return None
-        frame = obs if obs.shape[-1] in (1, 3) else np.moveaxis(obs, 0, -1)
-        if frame.dtype != np.uint8:
-            frame = np.clip(frame * (255.0 if frame.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        return frame if frame.shape[-1] == 3 else np.repeat(frame, 3, axis=-1)
+        return self._renderer.frames()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +11,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from wmenv.core.imagination import check_options, check_seed
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import build_core, index_obs, to_numpy
+from wmenv.envs.boundary import RENDER_FPS, FrameRenderer, build_core, check_render_mode, index_obs, to_numpy
 
 __all__ = ["WorldModelSB3VecEnv"]
 
@@ -31,6 +33,8 @@ class WorldModelSB3VecEnv(VecEnv):
         max_episode_steps: imagination horizon.
         seed: seed of the core's generator.
         device: torch device of the core (default: the model's).
+        render_mode: ``None`` or ``"rgb_array"``: ``get_images()`` then returns one ``(H, W, 3)``
+            uint8 frame per member (``render()`` tiles them, ``VecVideoRecorder`` records them).
     """
 
     def __init__(
@@ -42,10 +46,16 @@ class WorldModelSB3VecEnv(VecEnv):
         max_episode_steps: int | None = None,
         seed: int | None = None,
         device: torch.device | str | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        self.render_mode = check_render_mode(render_mode, type(self).__name__)
+        seed = check_seed(seed)
         self.core = build_core(model, start_states, num_envs, max_episode_steps=max_episode_steps, device=device)
-        self.render_mode = None
-        super().__init__(num_envs, spec_to_space(self.core.observation_spec), spec_to_space(self.core.action_spec))
+        super().__init__(
+            self.core.num_envs, spec_to_space(self.core.observation_spec), spec_to_space(self.core.action_spec)
+        )
+        self.metadata["render_fps"] = RENDER_FPS  # VecEnv.__init__ set the render modes
+        self._renderer = FrameRenderer(self.core)
         self.max_episode_steps = max_episode_steps
         self._actions: Any = None
         if seed is not None:
@@ -81,20 +91,45 @@ class WorldModelSB3VecEnv(VecEnv):
         return obs, out.reward.cpu().numpy(), dones, infos
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
-        """Seed the core's generator at the next reset (one generator drives all members)."""
+        """Seed the core's generator at the next reset (one generator drives all members).
+
+        Raises:
+            InvalidArgumentError: ``seed`` is not ``None`` or an integer ``>= 0``.
+        """
+        seed = check_seed(seed)
         if seed is None:
             return [None] * self.num_envs
         self._seeds = [seed + i for i in range(self.num_envs)]
         return self._seeds
 
+    def set_options(self, options: list[dict] | dict | None = None) -> None:
+        """Options for the next reset (SB3 API); each must be a dict or ``None``.
+
+        Raises:
+            ArgumentTypeError: an option set that is not a dict.
+        """
+        if isinstance(options, list | tuple):
+            for i, o in enumerate(options):
+                check_options(o, f"options[{i}]")
+        else:
+            check_options(options)
+            options = None if options is None else dict(options)
+        super().set_options(options)
+
     def close(self) -> None:
         """Nothing to close: no subprocesses, one model."""
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        obs = to_numpy(self.core.observation)
-        if isinstance(obs, np.ndarray) and obs.ndim == 4 and obs.dtype == np.uint8 and obs.shape[-1] == 3:
-            return list(obs)
-        return [None] * self.num_envs
+        """One ``(H, W, 3)`` uint8 frame per member with ``render_mode="rgb_array"``; otherwise
+        ``[None] * num_envs`` with a warning, as SB3's ``DummyVecEnv`` does."""
+        if self.render_mode != "rgb_array":
+            warnings.warn(
+                f"get_images() needs render_mode='rgb_array' in WorldModelSB3VecEnv(...), got {self.render_mode!r}; "
+                "returning no images",
+                stacklevel=2,
+            )
+            return [None] * self.num_envs
+        return list(self._renderer.frames())
 
     # The VecEnv attribute API: all members share one core, so attributes are the face's own.
     def _indices(self, indices: VecEnvIndices) -> list[int]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from wmenv.core.imagination import ImaginedStep
+from wmenv.core.errors import InvalidActionError, MissingActionError
+from wmenv.core.imagination import ImaginedStep, check_seed
 from wmenv.core.protocol import StartStates
-from wmenv.envs.boundary import build_core
+from wmenv.envs.boundary import RENDER_FPS, RENDER_MODES, FrameRenderer, build_core, check_render_mode
 
 __all__ = ["WorldModelTorchRLEnv"]
 
@@ -30,7 +32,12 @@ class WorldModelTorchRLEnv(EnvBase):
     """``N`` imagined envs as one batched TorchRL environment.
 
     Observations live under ``"observation"`` (or, for composite observation specs, under
-    each sub-key at the root). Partial resets use TorchRL's ``"_reset"`` mask.
+    each sub-key at the root). Partial resets use TorchRL's ``"_reset"`` mask. The action must
+    be a tensor under ``"action"``: a missing entry raises :class:`~wmenv.core.errors.MissingActionError`,
+    a non-tensor one (strings, ``NonTensorData``) :class:`~wmenv.core.errors.InvalidActionError`.
+
+    Rendering: with ``render_mode="rgb_array"``, ``render()`` returns ``(N, H, W, 3)`` uint8
+    frames (NumPy), so ``torchrl.record.PixelRenderTransform`` and ``VideoRecorder`` work.
 
     Args:
         model: a ``wmenv.core.WorldModel``.
@@ -39,7 +46,10 @@ class WorldModelTorchRLEnv(EnvBase):
         max_episode_steps: imagination horizon.
         seed: seed of the core's generator.
         device: torch device (default: the model's).
+        render_mode: ``None`` or ``"rgb_array"``.
     """
+
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
     def __init__(
         self,
@@ -50,12 +60,17 @@ class WorldModelTorchRLEnv(EnvBase):
         max_episode_steps: int | None = None,
         seed: int | None = None,
         device: torch.device | str | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        render_mode = check_render_mode(render_mode, type(self).__name__)
+        seed = check_seed(seed)
         core = build_core(model, start_states, num_envs, max_episode_steps=max_episode_steps, device=device)
-        super().__init__(device=core.device, batch_size=torch.Size([num_envs]))
+        n = core.num_envs
+        super().__init__(device=core.device, batch_size=torch.Size([n]))
         self.core = core
         self.max_episode_steps = max_episode_steps
-        n = num_envs
+        self.render_mode = render_mode
+        self._renderer = FrameRenderer(core)
         obs_spec = core.observation_spec
         self._composite_obs = isinstance(obs_spec, Composite)
         if self._composite_obs:
@@ -87,7 +102,7 @@ class WorldModelTorchRLEnv(EnvBase):
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
         mask = None
         if tensordict is not None and "_reset" in tensordict.keys():
-            mask = tensordict.get("_reset").reshape(self.core.num_envs)
+            mask = self.core.check_mask(tensordict.get("_reset"), "'_reset'")
             if self.core._state is None:
                 mask = None
         obs = self.core.reset(mask)
@@ -117,9 +132,33 @@ class WorldModelTorchRLEnv(EnvBase):
         self._validated = _UNCHECKED_TD is not None and all(td.get(k) is v for k, v in source.items())
         return td
 
+    def _action(self, tensordict: TensorDictBase) -> torch.Tensor:
+        """The ``"action"`` tensor of an input TensorDict (one type test on the hot path)."""
+        action = tensordict.get("action", None)
+        if isinstance(action, torch.Tensor):
+            return action
+        spec = self.core.action_spec
+        expected = f"a {spec.dtype} tensor of shape {self.core._action_shape} (num_envs, *action_shape)"
+        if "action" not in tensordict.keys():
+            keys = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
+            raise MissingActionError(
+                f"step: the input TensorDict has no 'action' entry; expected 'action': {expected}, got keys {keys}"
+            )
+        raise InvalidActionError(
+            f"action must be {expected}, got {type(action).__name__}"
+            + (f" holding {type(action.data).__name__}" if hasattr(action, "data") else "")
+        )
+
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        out = self.core.step(tensordict.get("action"))
+        out = self.core.step(self._action(tensordict))
         return self._next_td(out, out.observation)
+
+    def render(self) -> np.ndarray | None:
+        """``(N, H, W, 3)`` uint8 frames of the current observations with ``render_mode="rgb_array"``
+        (``None`` otherwise)."""
+        if self.render_mode is None:
+            return None
+        return self._renderer.frames()
 
     def step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
         """TorchRL's step-and-reset with the base class's generic per-step processing skipped.
@@ -139,7 +178,7 @@ class WorldModelTorchRLEnv(EnvBase):
         ):
             return super().step_and_maybe_reset(tensordict)
         self._assert_tensordict_shape(tensordict)
-        out = self.core.step(tensordict.get("action"))
+        out = self.core.step(self._action(tensordict))
         next_td = self._next_td(out, out.observation)
         tensordict.set("next", next_td)
         tensordict_ = self._step_mdp(tensordict)

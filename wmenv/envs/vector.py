@@ -10,9 +10,19 @@ import torch
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from wmenv.core.errors import InvalidArgumentError
+from wmenv.core.imagination import check_options, check_seed
 from wmenv.core.protocol import StartStates
 from wmenv.core.specs import spec_to_space
-from wmenv.envs.boundary import build_core, index_obs, to_numpy
+from wmenv.envs.boundary import (
+    RENDER_FPS,
+    RENDER_MODES,
+    FrameRenderer,
+    build_core,
+    check_render_mode,
+    index_obs,
+    to_numpy,
+)
 
 __all__ = ["WorldModelVectorEnv"]
 
@@ -42,9 +52,13 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: ``"next_step"`` or ``"same_step"`` (or an ``AutoresetMode``).
         seed: seed for the first reset without an explicit seed.
         device: torch device of the core (default: the model's).
+        render_mode: ``None`` or ``"rgb_array"``: ``render()`` then returns a tuple of ``N``
+            ``(H, W, 3)`` uint8 frames (see :mod:`wmenv.envs.boundary`).
     """
 
-    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: dict[str, Any] = {
+        "autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS,
+    }
 
     def __init__(
         self,
@@ -56,12 +70,16 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         seed: int | None = None,
         device: torch.device | str | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        render_mode = check_render_mode(render_mode, type(self).__name__)
+        seed = check_seed(seed)
         self.core = build_core(model, start_states, num_envs, max_episode_steps=max_episode_steps, device=device)
+        num_envs = self.core.num_envs
         mode = _MODES.get(str(autoreset_mode).lower().replace("-", "_")) if not isinstance(
             autoreset_mode, AutoresetMode) else autoreset_mode
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"autoreset_mode must be 'next_step' or 'same_step' (or AutoresetMode.NEXT_STEP / SAME_STEP), "
                 f"got {autoreset_mode!r}"
             )
@@ -73,6 +91,8 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.max_episode_steps = max_episode_steps
+        self.render_mode = render_mode
+        self._renderer = FrameRenderer(self.core)
         self._initial_seed = seed
         self._autoreset = np.zeros(num_envs, dtype=bool)  # next-step mode: members to reset on the next step
         self._any_autoreset = False
@@ -84,17 +104,24 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
 
         A list of seeds is accepted for compatibility: one generator drives the batch, so the
         list as a whole seeds it (same list → same trajectories).
+
+        Raises:
+            InvalidArgumentError: a seed that is not ``None`` or an integer ``>= 0``, ``options``
+                that is not a dict or ``None``, or a ``reset_mask`` that is not ``N`` bools.
         """
         if isinstance(seed, list | tuple):
-            seed = None if all(s is None for s in seed) else hash(tuple(seed)) & 0x7FFFFFFF
+            seeds = [check_seed(s, f"seed[{i}]") for i, s in enumerate(seed)]
+            seed = None if all(s is None for s in seeds) else hash(tuple(-1 if s is None else s for s in seeds)) & 0x7FFFFFFF
+        seed = check_seed(seed)
         if seed is None and self._initial_seed is not None:
             seed, self._initial_seed = self._initial_seed, None
+        check_options(options)
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if mask is not None:
-            mask = np.asarray(mask, dtype=bool).reshape(self.num_envs)
-            obs = self.core.reset(torch.from_numpy(mask).to(self.core.device), seed=seed, options=options)
-            self._autoreset = self._autoreset & ~mask
+            mask = self.core.check_mask(mask, "options['reset_mask']")
+            obs = self.core.reset(mask, seed=seed, options=options)
+            self._autoreset = self._autoreset & ~mask.cpu().numpy()
         else:
             obs = self.core.reset(seed=seed, options=options)
             self._autoreset = np.zeros(self.num_envs, dtype=bool)
@@ -126,6 +153,12 @@ class WorldModelVectorEnv(gym.vector.VectorEnv):
                 infos["final_info"] = {}
                 infos["_final_info"] = mask
         return obs, out.reward.cpu().numpy().astype(np.float64), terminated, truncated, infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One ``(H, W, 3)`` uint8 frame per member with ``render_mode="rgb_array"`` (else ``None``)."""
+        if self.render_mode is None:
+            return None
+        return tuple(self._renderer.frames())
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to close: no subprocesses, one model."""

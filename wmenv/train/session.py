@@ -172,12 +172,7 @@ class TrainingRun:
         """
         from wmenv.registry import create_config, create_model, get_model_spec
 
-        spec = get_model_spec(model)
-        if spec.stages:
-            raise ConfigError(
-                f"model {spec.name!r} is trained in stages {list(spec.stages)}; use train(..., stage=...) "
-                "(CLI: wmenv train MODEL --stage STAGE)"
-            )
+        spec = get_model_spec(model)  # a staged family trains its current gradient stage here
         schedule = schedule or Schedule()
         env_kwargs = dict(env_kwargs or {})
         config = create_config(spec.name, preset, dict(overrides or {}))  # unknown keys/presets raise here
@@ -427,7 +422,7 @@ def train(
     from wmenv.registry import get_model_spec
 
     spec = get_model_spec(model)
-    if spec.stages or stage is not None:
+    if stage is not None:
         result = run_stage(spec.name, stage, env, resume=resume, run_dir=run_dir, **start_kwargs)
         return Path(result["run_dir"])
     if resume is not None:

@@ -68,8 +68,8 @@ def test_action_codec_roundtrip() -> None:
 @pytest.mark.parametrize(
     ("obs_space", "act_space", "match"),
     [
-        (gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), DISCRETE, r"observation space Box.*64x64x3 uint8"),
-        (gym.spaces.Dict({"a": VECTOR}), DISCRETE, r"supported spaces: observations Box"),
+        (gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), DISCRETE, r"observation space Box.*Resize other images to 64x64x3"),
+        (gym.spaces.Dict({"a": VECTOR}), DISCRETE, r"supported observation spaces: Box"),
         (VECTOR, gym.spaces.MultiDiscrete([2, 2]), r"cannot act in action space MultiDiscrete"),
     ],
 )

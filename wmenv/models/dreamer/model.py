@@ -18,32 +18,20 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
-from wmenv.core.errors import UnsupportedSpaceError
 from wmenv.models.dreamer.config import DreamerConfig
 from wmenv.models.dreamer.loss import continue_nll, scalar_head_mean, scalar_head_nll
 from wmenv.nn import MLP, RSSM, ConvDecoder, ConvEncoder, RunningNorm, kl_loss, symexp, symlog
 from wmenv.nn.codecs import ActionCodec
+from wmenv.nn.codecs import observation_kind as _observation_kind
 
 __all__ = ["DreamerWorldModel", "ActionCodec", "open_loop_error", "IMAGE_SHAPE"]
 
 IMAGE_SHAPE = (64, 64, 3)
-_SUPPORTED = (
-    "supported spaces: observations Box(shape=(D,), float) vectors or Box(0, 255, (64, 64, 3), uint8) "
-    "images; actions Discrete(n) or Box(shape=(A,))"
-)
 
 
 def observation_kind(space: gym.Space) -> str:
-    """``"vector"`` or ``"image"``; raises :class:`UnsupportedSpaceError` for anything else."""
-    if isinstance(space, gym.spaces.Box):
-        if space.dtype == np.uint8 and tuple(space.shape) == IMAGE_SHAPE:
-            return "image"
-        if len(space.shape) == 1 and np.issubdtype(space.dtype, np.floating):
-            return "vector"
-    raise UnsupportedSpaceError(
-        f"Dreamer cannot model observation space {space}; {_SUPPORTED}. For other images resize to "
-        "64x64x3 uint8 (e.g. gymnasium.wrappers.ResizeObservation); for Dict spaces flatten them."
-    )
+    """``"image"`` (64x64x3 uint8 ``Box``) or ``"vector"`` (1-D float ``Box``); see :func:`wmenv.nn.codecs.observation_kind`."""
+    return _observation_kind(space, who="Dreamer")
 
 
 class DreamerWorldModel(nn.Module):

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from tensordict import TensorDictBase
 
+from wmenv.nn.losses import masked_mean
+
 __all__ = ["gaussian_kl", "kl_with_tolerance", "transition_view", "masked_mean", "done_loss"]
 
 
@@ -36,10 +38,6 @@ def kl_with_tolerance(mean: torch.Tensor, log_var: torch.Tensor, tolerance: floa
     return torch.maximum(raw, floor), raw.detach()
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over entries where ``mask`` is true (0 when none is)."""
-    mask = mask.to(x.dtype)
-    return (x * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def transition_view(batch: TensorDictBase) -> dict[str, torch.Tensor]:

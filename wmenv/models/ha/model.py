@@ -23,6 +23,7 @@ from torch import nn
 from wmenv.core.errors import ConfigError, UnsupportedSpaceError
 from wmenv.models.ha.config import MDNRNNConfig, VAEConfig
 from wmenv.models.ha.loss import done_loss, kl_with_tolerance, masked_mean, transition_view
+from wmenv.nn.codecs import observation_kind as _observation_kind
 from wmenv.nn.conv import ConvDecoder, ConvEncoder
 from wmenv.nn.mixture import GaussianMixture, MixtureDensityHead
 from wmenv.nn.mlp import MLP
@@ -35,20 +36,8 @@ _LOG_VAR_RANGE = (-12.0, 6.0)
 
 
 def observation_kind(space: gym.Space) -> str:
-    """``"image"`` (64x64x3 uint8 ``Box``) or ``"vector"`` (1-D float ``Box``).
-
-    Raises:
-        UnsupportedSpaceError: any other space, with how to adapt it.
-    """
-    if isinstance(space, gym.spaces.Box):
-        if space.dtype == np.uint8 and tuple(space.shape) == IMAGE_SHAPE:
-            return "image"
-        if len(space.shape) == 1 and np.issubdtype(space.dtype, np.floating):
-            return "vector"
-    raise UnsupportedSpaceError(
-        f"World Models cannot encode observation space {space}; expected Box(0, 255, (64, 64, 3), uint8) images "
-        "or 1-D float Box vectors. Resize other images with gymnasium.wrappers.ResizeObservation(env, (64, 64))."
-    )
+    """``"image"`` (64x64x3 uint8 ``Box``) or ``"vector"`` (1-D float ``Box``); see :func:`wmenv.nn.codecs.observation_kind`."""
+    return _observation_kind(space, who="World Models")
 
 
 class ActionCodec(nn.Module):

@@ -11,6 +11,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from wmenv.nn import bernoulli_loss, kl_loss
+from wmenv.nn.losses import masked_mean
 
 if TYPE_CHECKING:
     from wmenv.models.modular_rssm.model import ModularRSSMWorldModel
@@ -24,10 +25,6 @@ def squared_error(pred: torch.Tensor, target: torch.Tensor, dims: tuple[int, ...
     return se.sum(dims) if dims else se
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` where ``mask`` is true (0 when nowhere)."""
-    m = mask.to(x.dtype)
-    return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
 def world_model_loss(model: ModularRSSMWorldModel, batch: TensorDictBase) -> TensorDictBase:

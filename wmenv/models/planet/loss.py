@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDictBase
 
+from wmenv.nn.losses import masked_mean
 from wmenv.nn.rssm import RSSM
 
 __all__ = ["gaussian_nll", "masked_mean", "overshooting_kl"]
@@ -20,10 +21,6 @@ def gaussian_nll(pred: torch.Tensor, target: torch.Tensor, dims: tuple[int, ...]
     return se.sum(dims) if dims else se
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over the entries where ``mask`` is true (0 when none is)."""
-    m = mask.to(x.dtype)
-    return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
 def overshooting_kl(
