@@ -129,9 +129,8 @@ def test_sb3_adapter_errors(ppo_cartpole: Path, tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="SB3 algorithm"):
         SB3Agent("CartPole-v1", algo="PPG")
     other = SB3Agent("Acrobot-v1")  # 6-D observations, policy expects CartPole's 4
-    other.load_checkpoint(ppo_cartpole)
-    with pytest.raises(UnsupportedSpaceError, match="observation_wrapper"):
-        other.evaluate(1)
+    with pytest.raises(UnsupportedSpaceError, match="shape \\(4,\\).*observation_wrapper"):
+        other.load_checkpoint(ppo_cartpole)  # refused at load: the saved shape is checked first
     other.close()
 
 
@@ -140,3 +139,44 @@ def test_sb3_world_model_hook_needs_a_run_or_a_wrapper() -> None:
         SB3Agent("CartPole-v1", world_model="wm.pt")
     agent = SB3Agent("CartPole-v1", world_model="wm.pt", observation_wrapper=lambda env: env)
     assert agent._eval.observation_wrapper is not None
+
+
+def test_sb3_zip_with_a_pickle_payload_loads_without_running_it(tmp_path: Path, ppo_cartpole: Path) -> None:
+    """SB3's own load would unpickle the zip's ':serialized:' entries; wmenv never does."""
+    import base64
+    import json
+    import os
+    import zipfile
+
+    import cloudpickle
+
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    blob = base64.b64encode(cloudpickle.dumps(Payload())).decode()
+    with zipfile.ZipFile(ppo_cartpole) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    data = json.loads(files["data"])
+    data["policy_class"][":serialized:"] = blob
+    data["observation_space"][":serialized:"] = blob
+    data["extra"] = {":type:": "x", ":serialized:": blob}
+    files["data"] = json.dumps(data).encode()
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as w:
+        for name, content in files.items():
+            w.writestr(name, content)
+    agent = SB3Agent("CartPole-v1")
+    agent.load_checkpoint(evil)
+    assert len(agent.evaluate(1, seed=0)["episode_returns"]) == 1
+    assert not marker.exists()
+    data["policy_class"]["__init__"] = "<function Payload.__init__ at 0x0>"  # a class outside the allow-list
+    files["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(evil, "w") as w:
+        for name, content in files.items():
+            w.writestr(name, content)
+    with pytest.raises(CheckpointError, match="not one of PPO's own policies"):
+        SB3Agent("CartPole-v1").load_checkpoint(evil)
+    assert not marker.exists()

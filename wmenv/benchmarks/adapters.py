@@ -8,6 +8,7 @@ extensions the runner uses when present. See ``wmenv.benchmarks`` for how a fami
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -258,12 +259,8 @@ class SB3Agent:
         if not Path(path).is_file():
             raise CheckpointError(f"SB3 model file {str(path)!r} does not exist")
         algo = (self.algo or detect_sb3_algorithm(path)).upper()
-        import stable_baselines3
-
-        try:
-            self.model = getattr(stable_baselines3, algo).load(str(path), device=self.device)
-        except (ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as err:
-            raise CheckpointError(f"could not load {path} as an SB3 {algo} model: {err}") from err
+        env = self._eval.env()
+        self.model = load_sb3_model(path, algo, self.device, env.observation_space, env.action_space)
         self.algo = algo
 
     def evaluate(
@@ -296,3 +293,94 @@ class SB3Agent:
 
 register_agent("random", RandomAgent, aliases=("uniform",), overwrite=True)
 register_agent("sb3", SB3Agent, aliases=("stable-baselines3", "stable_baselines3"), overwrite=True)
+
+
+def _space_from_sb3_json(entry: Any, what: str, path: str | Path) -> Any:
+    """A ``Box`` or ``Discrete`` from the printable fields SB3 writes next to a pickled space (no unpickling)."""
+    import gymnasium as gym
+
+    try:
+        kind = str(entry[":type:"])
+        if "Discrete" in kind and "Multi" not in kind:
+            return gym.spaces.Discrete(int(entry["n"]), start=int(entry.get("start", 0)))
+        if "Box" in kind:
+            raw = entry["_shape"]
+            shape, dtype = tuple(json.loads(raw) if isinstance(raw, str) else raw), np.dtype(entry["dtype"])
+
+            def bound(name: str) -> Any:
+                scalar = entry.get(f"{name}_repr")
+                if scalar not in (None, "None"):
+                    return float(scalar)
+                raw = entry[name]
+                if isinstance(raw, list):
+                    return np.asarray(raw, dtype=np.float64).reshape(shape)
+                values = np.array(str(raw).replace("[", " ").replace("]", " ").split(), dtype=np.float64)
+                return values.reshape(shape)
+
+            return gym.spaces.Box(bound("low"), bound("high"), shape=shape, dtype=dtype)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: cannot read the policy's {what} space without unpickling ({err})") from err
+    raise CheckpointError(f"{path}: the policy's {what} space {entry.get(':type:')} cannot be read without "
+                          "unpickling; pass the env's spaces")
+
+
+def load_sb3_model(path: str | Path, algo: str, device: str, observation_space: Any = None,
+                   action_space: Any = None) -> Any:
+    """Load an SB3 ``.zip`` without unpickling anything it holds.
+
+    SB3's own ``load`` runs ``cloudpickle.loads`` on every ``":serialized:"`` entry of the zip's ``data``
+    (policy class, spaces, schedules, buffer class): a hostile zip runs code. Here every such entry is
+    replaced through ``custom_objects``, which SB3 consults before unpickling: the policy class from an
+    allow-list (the algorithm's own policies, matched by name), the spaces from the env the policy will
+    act in (after checking the saved observation shape; else read from the zip's printable fields),
+    constant schedules, and ``None`` for the rest.
+    Weights come from the zip's ``.pth`` files, which SB3 loads with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: not a readable SB3 zip, a policy class outside the allow-list, or weights that
+            do not fit.
+        UnsupportedSpaceError: the saved observation shape is not the env's.
+    """
+    import stable_baselines3
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path} is not a readable SB3 model zip ({type(err).__name__}: {err})") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: the SB3 'data' entry is not a JSON object")
+    cls = getattr(stable_baselines3, algo)
+    custom: dict[str, Any] = {k: None for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v}
+    allowed = {c.__name__: c for alias in cls.policy_aliases.values() for c in alias.__mro__}
+    saved = data.get("policy_class")
+    init = str(saved.get("__init__", "")) if isinstance(saved, dict) else ""
+    found = re.match(r"<function (\w+)\.__init__", init)
+    if found is None or found.group(1) not in allowed:
+        raise CheckpointError(
+            f"{path}: policy class {found.group(1) if found else '(unnamed)'} is not one of {algo}'s own policies "
+            f"({sorted(allowed)}); wmenv loads only those, without unpickling (SB3's load would unpickle it)"
+        )
+    custom["policy_class"] = allowed[found.group(1)]
+    shape = (data.get("observation_space") or {}).get("_shape") if isinstance(data.get("observation_space"), dict) else None
+    try:
+        saved_shape = tuple(json.loads(shape) if isinstance(shape, str) else shape) if shape is not None else None
+    except (ValueError, TypeError):
+        saved_shape = None
+    if observation_space is not None and saved_shape is not None and saved_shape != tuple(getattr(observation_space, "shape", None) or ()):
+        raise UnsupportedSpaceError(
+            f"the policy in {path} was trained on observations of shape {saved_shape}, the env gives "
+            f"{observation_space}; if it was trained on world-model latents pass world_model= or observation_wrapper="
+        )
+    if observation_space is None:
+        observation_space = _space_from_sb3_json(data.get("observation_space"), "observation", path)
+    if action_space is None:
+        action_space = _space_from_sb3_json(data.get("action_space"), "action", path)
+    custom["observation_space"], custom["action_space"] = observation_space, action_space
+    for key in ("lr_schedule", "clip_range", "clip_range_vf", "exploration_schedule"):
+        if key in custom:
+            custom[key] = 0.0 if key != "clip_range" else 0.2  # training-only settings, not used to act
+    try:
+        return cls.load(str(path), device=device, custom_objects=custom)
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"could not load {path} as an SB3 {algo} model: {type(err).__name__}: {err}") from err

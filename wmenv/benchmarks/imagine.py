@@ -132,13 +132,11 @@ def imagine_rollout(
 def _load_policy(policy: Any) -> tuple[Callable[[np.ndarray], Any], tuple[int, ...] | None]:
     """``(obs -> action, observation shape or None)`` from an SB3 model, a .zip path or a callable."""
     if isinstance(policy, str | Path):
-        import stable_baselines3
-
-        from wmenv.benchmarks.adapters import detect_sb3_algorithm
+        from wmenv.benchmarks.adapters import detect_sb3_algorithm, load_sb3_model
 
         if not Path(policy).is_file():
             raise CheckpointError(f"policy file {str(policy)!r} does not exist (expected an SB3 .zip)")
-        policy = getattr(stable_baselines3, detect_sb3_algorithm(policy)).load(str(policy), device="cpu")
+        policy = load_sb3_model(policy, detect_sb3_algorithm(policy), "cpu")
     if hasattr(policy, "predict"):
         model = policy
         return (lambda obs: model.predict(obs, deterministic=True)[0]), tuple(model.observation_space.shape)
