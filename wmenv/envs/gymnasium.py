@@ -136,9 +136,13 @@ class WorldModelEnv(gym.Env):
                 "step() called after the episode ended (terminated or truncated): call reset() before "
                 "stepping again"
             )
-        a = action if isinstance(action, torch.Tensor | np.ndarray) else as_array(
-            action, "action", f"an action of shape {self._action_shape[1:]} for {self.action_space}"
-        )
+        kind = type(action)
+        if kind is int or kind is float:  # the common case of Discrete spaces: one cheap test
+            a = np.asarray(action)
+        elif kind is np.ndarray or isinstance(action, torch.Tensor):
+            a = action
+        else:
+            a = as_array(action, "action", f"an action of shape {self._action_shape[1:]} for {self.action_space}")
         if a.shape != self._action_shape[1:]:
             raise InvalidActionError(
                 f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got {tuple(a.shape)}"
