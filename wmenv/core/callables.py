@@ -75,7 +75,7 @@ def _scalar(value: Any, what: str, flag: bool) -> torch.Tensor:
     if not flag:
         return torch.from_numpy(x.astype(np.float32))
     if x.dtype.kind != "b" and x[0] not in (0, 1):
-        raise ModelOutputError(f"{what}: expected {expected}, got {x[0]!r}; return a bool (e.g. prob > 0.5)")
+        raise ModelOutputError(f"{what}: expected {expected}, got {x[0].item()!r}; return a bool (e.g. prob > 0.5)")
     return torch.from_numpy(x.astype(bool))
 
 

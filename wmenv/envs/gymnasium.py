@@ -142,7 +142,7 @@ class WorldModelEnv(gym.Env):
         elif kind is np.ndarray or isinstance(action, torch.Tensor):
             a = action
         else:
-            a = as_array(action, "action", f"an action of shape {self._action_shape[1:]} for {self.action_space}")
+            a = as_array(action, "action", f"a numeric array of shape {self._action_shape[1:]} for {self.action_space}")
         if a.shape != self._action_shape[1:]:
             raise InvalidActionError(
                 f"expected an action of shape {self._action_shape[1:]} for {self.action_space}, got {tuple(a.shape)}"
