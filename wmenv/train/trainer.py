@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from wmenv.config import apply_overrides, config_from_dict, config_to_dict
 from wmenv.core.errors import CheckpointError, ConfigError, ModelOutputError, RunDirError
 from wmenv.train.checkpoint import (
+    clean_stale_temp_files,
     get_rng_state,
     load_checkpoint,
     model_from_checkpoint,
@@ -153,6 +154,7 @@ class Trainer:
         self.replay = replay
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temp_files(self.run_dir)  # leftovers of writes a kill interrupted
         self.model_name, self.model_config = model_name, model_config
         self.observation_space = observation_space or getattr(model, "observation_space", None)
         self.action_space = action_space or getattr(model, "action_space", None)

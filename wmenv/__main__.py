@@ -1,0 +1,7 @@
+"""``python -m wmenv ...`` is the ``wmenv`` command."""
+
+import sys
+
+from wmenv.cli import main
+
+sys.exit(main())
