@@ -36,17 +36,12 @@ from wmenv.core import ConfigError, UnsupportedSpaceError
 from wmenv.envs.evaluate import play_episodes
 from wmenv.train import Schedule, train
 
-__all__ = ["DEFAULT_ENV", "TINY_OVERRIDES", "EVAL_SEED", "limit_threads", "train_tiny_world_model",
+__all__ = ["DEFAULT_ENV", "EVAL_SEED", "limit_threads", "train_tiny_world_model",
            "open_recipe_run", "real_env_args", "judge_env", "real_return", "check_observations", "ReturnLog",
            "ImaginedVsRealCallback", "recipe_parser", "prepare", "settings", "sb3_imagined_vec_env",
            "sb3_learn_judged"]
 
 DEFAULT_ENV = "CartPole-v1"
-#: Dreamer config overrides of the world model trained when no checkpoint is given (CPU, seconds).
-TINY_OVERRIDES: dict[str, Any] = {
-    "rssm.deter": 64, "rssm.hidden": 64, "rssm.stoch": 8, "rssm.classes": 8, "mlp_units": 64,
-    "terminal_weight": 5.0,  # CartPole's terminations are rare: weigh them up in the continue loss
-}
 #: Real episode ``i`` of every evaluation resets with ``EVAL_SEED + i``: evaluations are comparable.
 EVAL_SEED = 10_000
 
@@ -64,7 +59,7 @@ def train_tiny_world_model(
     """:func:`wmenv.train.train` of a tiny Dreamer world model: ``seed_steps`` random real steps, then
     ``updates`` updates. The run records ``env_id`` and ``env_kwargs`` (e.g. ``pixels=True``)."""
     return train(
-        "dreamer-wm", env_id, steps=updates, preset="tiny", overrides=TINY_OVERRIDES, env_kwargs=env_kwargs,
+        "dreamer-wm", env_id, steps=updates, preset="debug", env_kwargs=env_kwargs,
         seed=seed, schedule=Schedule(seed_steps=seed_steps),
         trainer={"batch_size": batch_size, "seq_len": seq_len, "lr": 1e-3, "log_every": 25,
                  "checkpoint_every": 0, "tensorboard": False},

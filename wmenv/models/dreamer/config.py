@@ -278,6 +278,12 @@ class DreamerConfig:
 
     # ------------------------------------------------------------------ presets
     @classmethod
+    def debug(cls) -> DreamerConfig:
+        """Seconds on a CPU (examples, recipes, tests): :meth:`tiny` with deter 64, hidden 64, MLPs 2x64."""
+        base = cls.tiny()
+        return dataclasses.replace(base, rssm=dataclasses.replace(base.rssm, deter=64, hidden=64), mlp_units=64)
+
+    @classmethod
     def tiny(cls) -> DreamerConfig:
         """For tests and CPU: deter 128, 8x8 latents, MLPs 2x128, fast learning rates, terminal
         steps weighted 5x in the continue loss (rare terminations, e.g. CartPole)."""
