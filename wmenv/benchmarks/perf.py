@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["measure", "format_table", "perf_model"]
+__all__ = ["measure", "format_table", "perf_model", "round_robin"]
 
 FACES = ("raw", "single", "vector", "torchrl", "sb3")
 
@@ -37,8 +37,8 @@ def perf_model(kind: str = "mlp", device: str | torch.device = "cpu") -> tuple[A
     return model.to(device), start
 
 
-def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, repeats: int,
-                 sync: Callable[[], None] = lambda: None) -> dict[str, float]:
+def round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, repeats: int,
+                sync: Callable[[], None] = lambda: None, warmup: int | None = None) -> dict[str, float]:
     """Best-of-``repeats`` steps/s of each loop, the loops taking turns within every round.
 
     Taking turns keeps the ratios honest on a machine whose speed drifts while it runs (shared
@@ -46,7 +46,7 @@ def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, re
     is the one least disturbed.
     """
     for loop in loops.values():  # warm-up
-        loop(max(steps // 10, 3))
+        loop(max(steps // 10, 3) if warmup is None else warmup)
     best = dict.fromkeys(loops, float("inf"))
     for _ in range(repeats):
         for name, loop in loops.items():
@@ -55,6 +55,9 @@ def _round_robin(loops: dict[str, Callable[[int], None]], steps: int, n: int, re
             sync()
             best[name] = min(best[name], time.perf_counter() - t0)
     return {name: steps * n / t for name, t in best.items()}
+
+
+_round_robin = round_robin  # the earlier private name
 
 
 def measure(n: int, steps: int, model: Any, start_states: Any, horizon: int = 100,
@@ -128,7 +131,7 @@ def _measure(n: int, steps: int, model: Any, start_states: Any, horizon: int, re
 
     loops["sb3"] = sb3_step
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    out = _round_robin(loops, steps, n, repeats, sync)
+    out = round_robin(loops, steps, n, repeats, sync)
     for name in list(out):
         if name != "raw":
             out[f"{name}_ratio"] = out[name] / out["raw"]
