@@ -213,7 +213,10 @@ class FrameRenderer:
         self._image_key: Any = None  # composite spec: the sub-key of the image drawn
         self._image_spec: TensorSpec | None = None
         self._channels_first = False
-        leaves = dict(spec.items()) if isinstance(spec, Composite) else {None: spec}
+        leaves = (
+            {k: spec[k] for k in spec.keys(include_nested=True, leaves_only=True)}
+            if isinstance(spec, Composite) else {None: spec}
+        )
         for key, leaf in leaves.items():
             shape = tuple(leaf.shape)
             grey = len(shape) == 2 and leaf.dtype == torch.uint8
