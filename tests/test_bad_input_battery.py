@@ -20,7 +20,7 @@ import torch
 from tensordict import NonTensorData, TensorDict
 from torchrl.data import Bounded, Categorical, Unbounded
 
-from wmenv.core import ImaginationCore, TensorDictStartStates
+from wmenv.core import ImaginationCore
 from wmenv.core.errors import (
     ArgumentTypeError,
     EpisodeEndedError,
