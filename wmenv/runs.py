@@ -361,7 +361,6 @@ def make_registered_vector_env(num_envs: int = 1, **kwargs: Any) -> gym.vector.V
     from wmenv.envs.vector import WorldModelVectorEnv
 
     model, start, rest = _registered_kwargs(dict(kwargs))
-    rest.pop("render_mode", None)
     return WorldModelVectorEnv(model, start, num_envs=num_envs, **rest)
 
 

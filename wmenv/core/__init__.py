@@ -1,9 +1,13 @@
 """The contract (WorldModel, StartStates) and the one batched imagination core."""
 
 from wmenv.core.errors import (
+    ArgumentTypeError,
     CheckpointError,
     ConfigError,
+    EpisodeEndedError,
     InvalidActionError,
+    InvalidArgumentError,
+    MissingActionError,
     ModelOutputError,
     ResetNeededError,
     RunDirError,
@@ -34,6 +38,10 @@ __all__ = [
     "space_to_spec",
     "spec_to_space",
     "WMEnvError",
+    "ArgumentTypeError",
+    "EpisodeEndedError",
+    "InvalidArgumentError",
+    "MissingActionError",
     "InvalidActionError",
     "ModelOutputError",
     "ResetNeededError",

@@ -18,6 +18,12 @@ Keys of the TensorDicts that cross the contract (``B`` is the batch of imagined 
     ``"truncated"``    optional ``(B,)`` bool, when the model itself ends an episode early
     ``"info"``         optional TensorDict of ``(B, ...)`` extras (e.g. uncertainty)
 
+Optional, read when present: ``device`` (where the faces put inputs), ``context_length`` (real steps
+burned in at each reset; :meth:`wmenv.runs.Run.start_states` defaults to it) and
+``render_state(state) -> (B, H, W, 3) uint8`` (how ``render_mode="rgb_array"`` draws a state that is
+not an image; see :class:`wmenv.envs.boundary.StateRenderer`). :mod:`wmenv.core.contracts` has the
+matching Protocols.
+
 Families with very different state fit the same two calls: an RSSM carries
 ``{"deter", "stoch"}``, an MDN-RNN ``{"z", "h", "c"}``, IRIS a token context and KV cache,
 DIAMOND the last ``L`` frames and actions.
