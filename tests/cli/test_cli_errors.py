@@ -20,6 +20,7 @@ from wmenv.cli import main
         (["imagine", "--checkpoint", "/nonexistent/run", "--out", "x.gif"], "no checkpoint at"),
         (["register", "--id", "wmenv/X-v0"], "needs RUN and --id"),
         (["register", "/nonexistent/run", "--id", "wmenv/X-v0"], "no checkpoint at"),
+        (["train", "mlp-wm", "--env", "CartPole-v1", "--nproc", "2"], "--nproc needs --run-dir"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(argv: list[str], expected: str, capsys, tmp_path: Path,

@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wmenv`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the raw arguments (``wmenv train --nproc K`` re-runs itself under torchrun)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

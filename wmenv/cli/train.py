@@ -3,6 +3,8 @@
 Usage::
 
     wmenv collect --env CartPole-v1 --steps 10000 --num-envs 4 --out data/cartpole
+    wmenv collect --env ALE/Pong-v5 --steps 100000 --out data/pong --shard-size 10000 --val-ratio 0.1
+    wmenv train nextframe --dataset data/pong --preset atari84 --steps 20000
     wmenv train dreamerv3 --env CartPole-v1 --preset tiny --steps 2000 rssm.deter=64 trainer.lr=3e-4
     wmenv train dreamer-wm --env cartpole-swingup --pixels --threads 1 --preset tiny --steps 500
     wmenv train --resume runs/20260101-120000_dreamerv3_CartPole-v1 --steps 4000
@@ -51,13 +53,21 @@ def _intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def register(subparsers: Any) -> None:
     """Add the ``collect`` and ``train`` subcommands to an argparse subparsers object."""
-    p = subparsers.add_parser("collect", help="collect real-env experience into a replay directory")
+    p = subparsers.add_parser("collect", help="collect real-env experience into a replay directory or a dataset")
     p.add_argument("--env", required=True, help="env id (wmenv.make_env / gymnasium)")
     p.add_argument("--steps", type=int, required=True, help="env transitions to collect (all envs)")
     p.add_argument("--num-envs", type=int, default=1, help="parallel sub-envs (SyncVectorEnv)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--capacity", type=int, default=None, help="replay rows kept (default: every row)")
-    p.add_argument("--out", required=True, help="new directory for the saved replay")
+    p.add_argument("--out", required=True, help="new directory for the saved replay (or dataset)")
+    p.add_argument("--shard-size", type=int, default=None, metavar="S",
+                   help="write a dataset: memory-mapped .npy shards of S rows + manifest.json (wmenv.train.dataset) "
+                        "instead of a replay snapshot")
+    p.add_argument("--val-ratio", type=float, default=None, metavar="R",
+                   help="dataset: share of whole episodes in the val split (default 0.1)")
+    p.add_argument("--policy", default="random", metavar="random|RUN",
+                   help="uniformly random actions (default), or the policy of the run directory RUN")
+    p.add_argument("--explore", action="store_true", help="with --policy RUN: the policy's exploring mode")
     _env_options(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_collect)
@@ -66,6 +76,9 @@ def register(subparsers: Any) -> None:
     t.add_argument("model", nargs="?", help="registered model name (wmenv list)")
     t.add_argument("overrides", nargs="*", help="config overrides key=value (trainer.<field>=v)")
     t.add_argument("--env", help="env id to collect from")
+    t.add_argument("--dataset", default=None, metavar="DATA",
+                   help="train offline from a dataset (wmenv collect --shard-size), no env interaction; "
+                        "with --resume: the dataset's new location")
     _env_options(t)
     t.add_argument("--preset", default=None, help="model config preset (tiny, small, ...)")
     t.add_argument("--steps", type=int, default=None, help="total gradient updates of the run")
@@ -85,6 +98,9 @@ def register(subparsers: Any) -> None:
     t.add_argument("--runs-root", default="runs", help="parent of default run directories")
     t.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this directory")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--nproc", type=int, default=None, metavar="K",
+                   help="train in K processes with DistributedDataParallel (runs torch.distributed.run; "
+                   "same as torchrun --nproc_per_node K -m wmenv train ...); needs --run-dir or --resume")
     t.add_argument("--stage", default=None,
                    help="stage of a staged family (world-models: vae | mdnrnn | controller | all)")
     t.set_defaults(func=run_train)
@@ -121,13 +137,77 @@ def _error(command: str, err: Exception) -> int:
 
 
 # ---------------------------------------------------------------------------------- collect
+def _collect_policy(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> tuple[Any, str]:
+    """``(policy or None, its name for the manifest)`` from ``--policy random|RUN``."""
+    if args.policy in (None, "random"):
+        return None, "random"
+    from wmenv.runs import open_run
+    from wmenv.train.collect import make_env
+
+    run = open_run(args.policy)
+    if not run.spec.can_act or run.spec.policy is None:
+        raise ConfigError(
+            f"--policy {args.policy}: its model {run.info.model!r} has no policy of its own (it does not act); "
+            "use --policy random, or a run of a family that acts (e.g. dreamer, planet)"
+        )
+    probe = make_env(args.env, **env_kwargs)
+    try:
+        run.check_spaces(probe, args.env)
+    finally:
+        probe.close()
+    return run.policy(seed=args.seed, explore=args.explore), f"run:{run.path.resolve()}"
+
+
+def _collect_command(args: argparse.Namespace) -> str:
+    import shlex
+
+    parts = ["wmenv", "collect", "--env", args.env, "--steps", str(args.steps), "--out", str(args.out)]
+    for flag, value in (("--shard-size", args.shard_size), ("--val-ratio", args.val_ratio),
+                        ("--num-envs", args.num_envs), ("--seed", args.seed), ("--policy", args.policy)):
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += [f"--env-kwarg={kv}" for kv in args.env_kwarg or []]
+    parts += [flag for flag, on in (("--pixels", args.pixels), ("--explore", args.explore)) if on]
+    return shlex.join(parts)
+
+
+def _run_collect_dataset(args: argparse.Namespace) -> int:
+    """``wmenv collect --shard-size S``: a dataset (:func:`wmenv.train.dataset.collect_dataset`)."""
+    from wmenv.train.dataset import collect_dataset
+
+    try:
+        if args.steps < 1 or args.shard_size < 1:
+            raise ConfigError(f"--steps and --shard-size must be >= 1, got {args.steps} and {args.shard_size}")
+        if args.capacity is not None:
+            raise ConfigError("--capacity applies to replay snapshots; a dataset keeps every row (drop it)")
+        env_kwargs = _env_kwargs(args)
+        policy, policy_name = _collect_policy(args, env_kwargs)
+        ds = collect_dataset(
+            args.env, args.steps, args.out, shard_size=args.shard_size,
+            val_ratio=0.1 if args.val_ratio is None else args.val_ratio, policy=policy, policy_name=policy_name,
+            num_envs=args.num_envs, seed=args.seed, env_kwargs=env_kwargs, command=_collect_command(args),
+            progress=not args.no_progress,
+        )
+    except (WMEnvError, FileNotFoundError) as err:
+        return _error("collect", err)
+    c = ds.manifest["counts"]
+    print(f"collected {ds.manifest['collection']['steps']} steps, {c['episodes']} episodes "
+          f"({c['train_episodes']} train / {c['val_episodes']} val), {c['rows']} rows in {c['shards']} shards -> "
+          f"{ds.path}")
+    return 0
+
+
 def run_collect(args: argparse.Namespace) -> int:
     """Handler of ``wmenv collect``."""
     from wmenv.train.collect import collect
     from wmenv.train.replay import make_replay, save_replay
 
+    if args.shard_size is not None:
+        return _run_collect_dataset(args)
     out = Path(args.out)
     try:
+        if args.val_ratio is not None:
+            raise ConfigError("--val-ratio applies to datasets; add --shard-size S to write one")
         if out.exists() and any(out.iterdir()):
             raise RunDirError(
                 f"--out {out} exists and is not empty; choose a new directory (nothing overwritten)"
@@ -135,6 +215,7 @@ def run_collect(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {args.steps}")
         env_kwargs = _env_kwargs(args)
+        policy, _ = _collect_policy(args, env_kwargs)
         scratch = out.with_name(f".{out.name}.scratch")
         capacity = args.capacity or 2 * args.steps + args.num_envs  # rows <= steps + episodes + envs
         replay = make_replay(capacity, scratch, seed=args.seed)
@@ -145,6 +226,7 @@ def run_collect(args: argparse.Namespace) -> int:
                 num_envs=args.num_envs,
                 seed=args.seed,
                 replay=replay,
+                policy=policy,
                 env_kwargs=env_kwargs,
                 progress=not args.no_progress,
             )
@@ -182,6 +264,27 @@ def _trainer_flags(args: argparse.Namespace, trainer_ov: dict[str, str]) -> dict
     return {**{k: getattr(args, k) for k in names if getattr(args, k) is not None}, **trainer_ov}
 
 
+def _offline_session(args: argparse.Namespace, model_ov: dict[str, str], trainer_ov: dict[str, str]) -> Any:
+    """``wmenv train MODEL --dataset DATA``: :class:`~wmenv.train.offline.OfflineTrainingRun`."""
+    from wmenv.train.dataset import open_dataset
+    from wmenv.train.offline import OfflineTrainingRun
+
+    online = [flag for flag, on in (("--collect-every", args.collect_every), ("--collect-steps", args.collect_steps),
+                                    ("--replay", args.replay), ("--env-kwarg", args.env_kwarg),
+                                    ("--pixels", args.pixels), ("--num-envs", args.num_envs != 1)) if on]
+    if online:
+        raise ConfigError(f"--dataset trains offline (no env interaction); drop {', '.join(online)}")
+    _env_kwargs(args)  # --threads
+    ds = open_dataset(args.dataset)
+    if args.env and args.env != ds.env_id:
+        raise ConfigError(f"--env {args.env} differs from the env of the dataset {ds.path} ({ds.env_id}); drop --env")
+    return OfflineTrainingRun.start(
+        args.model, ds, steps=args.steps, preset=args.preset, overrides=model_ov, seed=args.seed,
+        trainer=_trainer_flags(args, trainer_ov), run_dir=args.run_dir, runs_root=args.runs_root,
+        progress=not args.no_progress, producer="wmenv train --dataset",
+    )
+
+
 def _session(args: argparse.Namespace) -> Any:
     """A :class:`~wmenv.train.session.TrainingRun`, new or resumed, from the parsed arguments."""
     from wmenv.registry import get_model_spec
@@ -195,7 +298,13 @@ def _session(args: argparse.Namespace) -> Any:
             raise RunDirError("--resume keeps the run's env arguments; drop --env-kwarg / --pixels")
         _env_kwargs(args)  # --threads
         flags = {**_trainer_flags(args, trainer_ov), "steps": args.steps}
-        session = TrainingRun.resume(args.resume, trainer=flags, progress=not args.no_progress)
+        if args.dataset:  # an offline run whose dataset moved
+            from wmenv.train.offline import OfflineTrainingRun
+
+            session = OfflineTrainingRun.resume(args.resume, dataset=args.dataset, trainer=flags,
+                                                progress=not args.no_progress)
+        else:
+            session = TrainingRun.resume(args.resume, trainer=flags, progress=not args.no_progress)
         if args.model and get_model_spec(args.model).name != session.info.model:
             session.close(plot=False)
             raise RunDirError(
@@ -204,8 +313,11 @@ def _session(args: argparse.Namespace) -> Any:
         print(f"resumed {session.run_dir} at step {session.trainer.step} with {len(session.replay)} replay rows",
               flush=True)
         return session
+    if args.model and args.dataset:
+        return _offline_session(args, model_ov, trainer_ov)
     if not args.model or not args.env:
-        raise RunDirError("train needs a model and --env (or --resume RUN); see `wmenv list` for models")
+        raise RunDirError("train needs a model and --env (or --dataset DATA, or --resume RUN); see `wmenv list` "
+                          "for models")
     schedule = Schedule(seed_steps=args.seed_steps, collect_every=args.collect_every,
                         collect_steps=args.collect_steps, num_envs=args.num_envs)
     return TrainingRun.start(
@@ -222,6 +334,8 @@ def _run_stage(args: argparse.Namespace) -> int:
     from wmenv.registry import get_model_spec
     from wmenv.train.session import run_stage
 
+    if args.dataset:
+        raise ConfigError("--stage runs a staged family's own driver on a real env; --dataset is not supported there")
     spec = get_model_spec(args.model)
     result = run_stage(
         spec.name, args.stage, args.env, resume=args.resume, run_dir=args.run_dir,
@@ -233,8 +347,41 @@ def _run_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relaunch(args: argparse.Namespace) -> int:
+    """``wmenv train --nproc K ...``: the same command in K processes under ``torch.distributed.run``."""
+    import os
+    import subprocess
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if not (args.run_dir or args.resume):
+        raise ConfigError("--nproc needs --run-dir (or --resume): every process must write the same run")
+    raw = list(getattr(args, "argv", None) or sys.argv[1:])
+    keep, skip = [], False
+    for item in raw:
+        if skip:
+            skip = False
+            continue
+        if item == "--nproc":
+            skip = True
+            continue
+        if item.startswith("--nproc="):
+            continue
+        keep.append(item)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "wmenv", *keep]
+    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``wmenv train``."""
+    import os
+
+    if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        try:
+            return _relaunch(args)
+        except WMEnvError as err:
+            return _error("train", err)
     if args.stage is not None:
         try:
             return _run_stage(args)

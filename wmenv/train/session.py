@@ -14,6 +14,8 @@ env, a collection schedule and a :class:`~wmenv.train.runinfo.RunInfo` record. `
 
 Families trained in stages (``ModelSpec.stages``, World Models) are handed to their
 ``run_stages`` by :func:`train` with ``stage=``.
+Runs trained from a dataset with no env interaction (``train(model, dataset=DATA)``) are
+:class:`wmenv.train.offline.OfflineTrainingRun`; :meth:`TrainingRun.resume` hands them over.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ import torch
 from wmenv.config import apply_overrides
 from wmenv.core.errors import ConfigError, RunDirError
 from wmenv.train.collect import Collector, CollectStats, make_env
+from wmenv.train.distributed import init_distributed
 from wmenv.train.logging import plot_metrics
 from wmenv.train.replay import load_replay, make_replay
 from wmenv.train.runinfo import RunInfo, new_run_dir
-from wmenv.train.trainer import CHECKPOINT, REPLAY_SCRATCH, Trainer, TrainerConfig
+from wmenv.train.trainer import CHECKPOINT, Trainer, TrainerConfig, replay_scratch
 
 __all__ = ["Schedule", "TrainingRun", "train", "run_stage", "seed_everything", "trainer_config_for", "env_time_limit"]
 
@@ -122,6 +125,8 @@ class TrainingRun:
         self.trainer, self.spec, self.schedule, self.progress = trainer, spec, schedule, progress
         self._collector: Collector | None = None
         trainer.before_save.append(self.flush)
+        if callable(getattr(trainer.model, "preview", None)):  # image strips at every checkpoint
+            trainer.before_save.append(self.write_preview)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -190,11 +195,19 @@ class TrainingRun:
             spaces = {"observation_space": real.observation_space, "action_space": real.action_space}
         finally:
             real.close()
-        path = new_run_dir(runs_root, f"{spec.name}_{env}", run_dir=run_dir)  # only once everything above worked
+        ctx = init_distributed(tconf.device)
+        if ctx.active and run_dir is None:
+            raise ConfigError("under torchrun every rank must name the same run directory: pass run_dir (--run-dir)")
+        if ctx.is_main:  # only once everything above worked
+            path = new_run_dir(runs_root, f"{spec.name}_{env}", run_dir=run_dir)
+        ctx.barrier()
+        if not ctx.is_main:
+            path = Path(run_dir)
+        scratch = replay_scratch(path, ctx.rank)
         if replay is not None:
-            buffer = load_replay(replay, path / REPLAY_SCRATCH, capacity=max(int(capacity), 1))
+            buffer = load_replay(replay, scratch, capacity=max(int(capacity), 1))
         else:
-            buffer = make_replay(capacity, path / REPLAY_SCRATCH, slice_len=slice_len, seed=seed)
+            buffer = make_replay(capacity, scratch, slice_len=slice_len, seed=seed)
         trainer_obj = Trainer(net, buffer, tconf, path, model_name=spec.name, model_config=config,
                               family=spec.family, **spaces)
         from wmenv.train.checkpoint import wmenv_version
@@ -237,6 +250,10 @@ class TrainingRun:
         if not progress:
             overrides["progress"] = False
         trainer_obj = Trainer.resume(run_dir, overrides=overrides)
+        if "dataset" in trainer_obj.user_state:  # trained from a dataset: continue offline
+            from wmenv.train.offline import OfflineTrainingRun
+
+            return OfflineTrainingRun.attach(trainer_obj, progress=progress)
         info = trainer_obj.run_info
         if info is None or not info.env_id:
             trainer_obj.close()
@@ -281,7 +298,7 @@ class TrainingRun:
             info = self.info
             self._collector = Collector(
                 info.env_id, self.replay, num_envs=self.schedule.num_envs, seed=info.seed + self.env_steps,
-                progress=self.progress, env_kwargs=dict(info.env_kwargs),
+                progress=self.progress and self.trainer.dist.is_main, env_kwargs=dict(info.env_kwargs),
             )
         return self._collector
 
@@ -299,6 +316,18 @@ class TrainingRun:
     def flush(self) -> int:
         """Write the rows of unfinished episodes into the replay (called before every checkpoint)."""
         return self._collector.flush() if self._collector is not None else 0
+
+    def preview_batch(self) -> Any:
+        """A few replay sequences for :meth:`write_preview` (the sampler's RNG is left where it was)."""
+        from wmenv.train.preview import replay_preview_batch
+
+        return replay_preview_batch(self.replay, self.trainer.config.seq_len)
+
+    def write_preview(self) -> Path | None:
+        """``run_dir/previews/step_<step>.png`` from ``model.preview`` (see :mod:`wmenv.train.preview`)."""
+        from wmenv.train.preview import write_preview
+
+        return write_preview(self.model, self.preview_batch(), self.run_dir, self.trainer.step)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Path:
@@ -402,9 +431,10 @@ def train(
     stage: str | None = None,
     resume: str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
+    dataset: str | os.PathLike | None = None,
     **start_kwargs: Any,
 ) -> Path:
-    """Train a registered model on a real env; the one call behind ``wmenv train``.
+    """Train a registered model on a real env (or a dataset); the one call behind ``wmenv train``.
 
     Args:
         model: registered model name.
@@ -413,6 +443,8 @@ def train(
         stage: for staged families (``ModelSpec.stages``): the stage to run or ``"all"``.
         resume: continue this run directory instead of starting one.
         run_dir: the new run's directory.
+        dataset: train offline from this dataset (``wmenv collect ... --shard-size S``) instead of an
+            env (:class:`wmenv.train.offline.OfflineTrainingRun`; ``**start_kwargs`` are its ``start``'s).
         **start_kwargs: see :meth:`TrainingRun.start` (``preset``, ``overrides``, ``env_kwargs``, ``seed``,
             ``schedule``, ``trainer``, ``capacity``, ``device``, ``progress``, ...).
 
@@ -428,6 +460,10 @@ def train(
     if resume is not None:
         trainer = {**dict(start_kwargs.get("trainer") or {}), "steps": steps}
         session = TrainingRun.resume(resume, trainer=trainer, progress=bool(start_kwargs.get("progress", True)))
+    elif dataset is not None:
+        from wmenv.train.offline import OfflineTrainingRun
+
+        session = OfflineTrainingRun.start(spec.name, dataset, steps=steps, run_dir=run_dir, **start_kwargs)
     else:
         if not env:
             raise ConfigError(f"train({model!r}) needs an env id (or resume=RUN)")

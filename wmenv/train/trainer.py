@@ -36,11 +36,12 @@ from wmenv.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from wmenv.train.distributed import LossModule, init_distributed
 from wmenv.train.logging import MetricLogger
 from wmenv.train.replay import load_replay, sample_sequences, save_replay
 from wmenv.train.runinfo import RunInfo, read_run_info, write_run_json
 
-__all__ = ["TrainerConfig", "Trainer", "resolve_device"]
+__all__ = ["TrainerConfig", "Trainer", "resolve_device", "replay_scratch"]
 
 CHECKPOINT = "checkpoint.pt"
 REPLAY_SCRATCH = "replay_scratch"
@@ -109,6 +110,11 @@ class TrainerConfig:
         return cls(steps=200, batch_size=4, seq_len=8, lr=1e-3, log_every=10, checkpoint_every=100)
 
 
+def replay_scratch(run_dir: str | os.PathLike, rank: int = 0) -> Path:
+    """Scratch directory of the replay storage of a run (one per rank under DDP)."""
+    return Path(run_dir) / (REPLAY_SCRATCH if rank == 0 else f"{REPLAY_SCRATCH}-rank{rank}")
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` → CUDA when available, else CPU; anything else → ``torch.device(device)``."""
     if device == "auto":
@@ -149,7 +155,10 @@ class Trainer:
                 f"{type(model).__name__} has no loss(batch) method (wmenv.train.trainer contract)"
             )
         self.config = config
+        self.dist = init_distributed(config.device)
         self.device = resolve_device(config.device)
+        if self.dist.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.model = model.to(self.device)
         self.replay = replay
         self.run_dir = Path(run_dir)
@@ -172,6 +181,14 @@ class Trainer:
             for name, g in self.groups.items()
         }
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self._ddp: torch.nn.Module | None = None
+        if self.dist.active:  # gradients averaged over ranks by PyTorch's DistributedDataParallel
+            if config.batch_size % self.dist.world:
+                raise ConfigError(f"batch_size {config.batch_size} must be divisible by the world size "
+                                  f"{self.dist.world} (each rank trains on its slice of the global batch)")
+            ids = [self.dist.local_rank] if self.device.type == "cuda" else None
+            self._ddp = torch.nn.parallel.DistributedDataParallel(
+                LossModule(self.model), device_ids=ids, find_unused_parameters=True)
         self.step = 0
         self.history: list[dict[str, float]] = []
         #: plain data saved with checkpoints for the caller (training progress: env steps, stages)
@@ -213,6 +230,9 @@ class Trainer:
     def logger(self) -> MetricLogger:
         """The run's :class:`MetricLogger` (opened on first use)."""
         if self._logger is None:
+            if not self.dist.is_main:  # rank 0 alone writes metrics
+                self._logger = _NullLogger()
+                return self._logger
             tb, resume = self.config.tensorboard, self._resume_step
             self._logger = MetricLogger(self.run_dir, tensorboard=tb, resume_step=resume)
         return self._logger
@@ -228,7 +248,7 @@ class Trainer:
         self.model.train()
         batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            out = self.model.loss(batch)
+            out = self._ddp(batch) if self._ddp is not None else self.model.loss(batch)
         if not isinstance(out, TensorDictBase | Mapping):
             raise ModelOutputError(
                 f"model.loss must return a TensorDict of scalars, got {type(out).__name__}"
@@ -278,9 +298,13 @@ class Trainer:
         c = self.config
         sums: dict[str, torch.Tensor] = {}
         count, start = 0, len(self.history)
-        bar = tqdm(total=num_steps, desc="train", unit="upd", disable=not c.progress, dynamic_ncols=True)
+        bar = tqdm(total=num_steps, desc="train", unit="upd", disable=not (c.progress and self.dist.is_main),
+                   dynamic_ncols=True)
         for _ in range(num_steps):
-            metrics = self.update(sample_sequences(self.replay, c.batch_size, c.seq_len))
+            batch = sample_sequences(self.replay, c.batch_size, c.seq_len)
+            if self.dist.active:  # every rank drew the same global batch; each keeps its slice
+                batch = batch[self.dist.rank :: self.dist.world]
+            metrics = self.update(batch)
             for k, v in metrics.items():
                 sums[k] = sums[k] + v if k in sums else v
             count += 1
@@ -296,6 +320,7 @@ class Trainer:
         return self.history[start:]
 
     def _log(self, sums: Mapping[str, torch.Tensor], count: int, bar: Any) -> dict[str, float]:
+        sums = self.dist.mean(sums)  # metrics of the global batch under DDP
         row = {k: float(v) / count for k, v in sums.items()}
         for name, opt in self.optimizers.items():
             row[f"lr/{name}"] = float(opt.param_groups[0]["lr"])
@@ -320,6 +345,8 @@ class Trainer:
         after snapshotting the replay to ``run_dir/replay-<write_count>/`` when it changed."""
         for hook in self.before_save:
             hook()
+        if not self.dist.is_main:  # rank 0 alone writes the run directory
+            return self.run_dir / CHECKPOINT
         snapshot = self._save_replay_snapshot()
         extra = {
             "trainer_config": config_to_dict(self.config),
@@ -376,8 +403,9 @@ class Trainer:
         extra = meta["extra"]
         tconf = apply_overrides(config_from_dict(TrainerConfig, extra["trainer_config"]), overrides)
         model = model_from_checkpoint(meta, device=resolve_device(tconf.device), path=run_dir / CHECKPOINT)
-        shutil.rmtree(run_dir / REPLAY_SCRATCH, ignore_errors=True)
-        replay = load_replay(run_dir / extra["replay_snapshot"], run_dir / REPLAY_SCRATCH)
+        scratch = replay_scratch(run_dir, init_distributed(tconf.device).rank)
+        shutil.rmtree(scratch, ignore_errors=True)
+        replay = load_replay(run_dir / extra["replay_snapshot"], scratch)
         names = {
             "model_name": meta["model_name"],
             "model_config": meta["config_obj"],
@@ -411,3 +439,13 @@ class Trainer:
         if self._logger is not None:
             self._logger.close()
             self._logger = None
+
+
+class _NullLogger:
+    """What ranks other than 0 log to: nothing."""
+
+    def log(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Drop the row."""
+
+    def close(self) -> None:
+        """Nothing to close."""
