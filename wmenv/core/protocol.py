@@ -182,13 +182,26 @@ class ReplayStartStates:
             storage of a ``ReplayBuffer``) with an ``episode`` (int) key and the keys to return.
         context_length: steps of history per context (1 = a single observation).
         keys: keys to gather (default: all keys but ``("next", ...)``).
+        end_bias: probability that a start is drawn among the contexts ending within ``end_window``
+            steps before a real termination (0: uniform). Imagined episodes then often begin where
+            real episodes ended, from real context, so a policy meets the failure states the world
+            model has real data on (e.g. CartPole's track edge) instead of rarely reaching them.
+        end_window: how many steps before a termination count as "near" it.
     """
 
     def __init__(
-        self, storage_td: TensorDictBase, context_length: int = 1, keys: list[Any] | None = None
+        self,
+        storage_td: TensorDictBase,
+        context_length: int = 1,
+        keys: list[Any] | None = None,
+        *,
+        end_bias: float = 0.0,
+        end_window: int = 20,
     ) -> None:
         if context_length < 1:
             raise ValueError(f"context_length must be >= 1, got {context_length}")
+        if not 0.0 <= float(end_bias) <= 1.0 or int(end_window) < 1:
+            raise ValueError(f"need 0 <= end_bias <= 1 and end_window >= 1, got {end_bias} and {end_window}")
         if "episode" not in storage_td.keys():
             raise KeyError("ReplayStartStates needs an 'episode' key in the stored transitions")
         self.context_length = context_length
@@ -208,6 +221,14 @@ class ReplayStartStates:
                 f"no episode in the replay data is at least {context_length} steps long; "
                 "collect more data or lower context_length"
             )
+        self.end_bias = float(end_bias)
+        self.near_ends = self.valid_ends[:0]
+        if self.end_bias > 0 and "terminated" in storage_td.keys():
+            term = storage_td["terminated"].reshape(-1).bool()
+            near = torch.zeros(n, dtype=torch.bool)
+            for k in range(1, int(end_window) + 1):  # the k-th step before a termination, same episode
+                near[:-k] |= term[k:] & (ep[:-k] == ep[k:])
+            self.near_ends = self.valid_ends[near[self.valid_ends]]
 
     def sample(
         self,
@@ -221,6 +242,11 @@ class ReplayStartStates:
             self.valid_ends.numel(), (batch_size,), generator=generator, device=generator.device
         ).cpu()
         ends = self.valid_ends[pick]
+        if self.end_bias > 0 and self.near_ends.numel():
+            near = torch.rand(batch_size, generator=generator, device=generator.device).cpu() < self.end_bias
+            alt = torch.randint(self.near_ends.numel(), (batch_size,), generator=generator,
+                                device=generator.device).cpu()
+            ends = torch.where(near, self.near_ends[alt], ends)
         if self.context_length == 1:
             return self.data[ends]
         offsets = torch.arange(-self.context_length + 1, 1)

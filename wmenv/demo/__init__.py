@@ -153,7 +153,8 @@ def run_demo(
         model.eval()
         imagination = to_world_model(model, observation_mode=config.observation_mode,
                                      sample_termination=config.sample_termination)
-        start = ReplayStartStates(replay_as_tensordict(replay).clone(), context_length=config.context_length)
+        start = ReplayStartStates(replay_as_tensordict(replay).clone(), context_length=config.context_length,
+                                  end_bias=config.start_near_end, end_window=config.start_end_window)
         venv = VecMonitor(WorldModelSB3VecEnv(imagination, start, config.num_envs,
                                               max_episode_steps=config.horizon, seed=seed + rnd, device=device))
         if algo is None:

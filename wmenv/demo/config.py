@@ -59,6 +59,11 @@ class DemoConfig:
     """Imagined envs stepped in one forward pass."""
     horizon: int = 100
     """Imagination horizon (episodes are truncated there and bootstrapped)."""
+    start_near_end: float = 0.0
+    """Share of imagined episodes started within ``start_end_window`` steps before a real termination
+    (:class:`~wmenv.core.protocol.ReplayStartStates` ``end_bias``); 0 = uniform starts."""
+    start_end_window: int = 20
+    """Steps before a real termination that count as near it."""
     context_length: int = 4
     """Real steps burned into the model at each imagined reset."""
     collect_deterministic: bool = True
