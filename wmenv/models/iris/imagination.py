@@ -166,7 +166,8 @@ class IRISImagination:
     def initial_state(self, context: TensorDictBase, *, generator: torch.Generator | None = None) -> TensorDictBase:
         """Burn in real context ``[B, T]`` (or ``[B]``): ``observation`` ``uint8`` frames, ``action`` (row
         ``t``: the action that led to frame ``t``), optionally ``is_first`` (steps before a member's
-        last episode start are dropped) and ``rng_key`` ``(B,)`` (else keys are drawn from ``generator``).
+        last episode start are dropped) and ``rng_key`` ``(B,)`` or ``(B, T)`` (the last column; else keys are
+        drawn from ``generator``).
 
         Only the last ``context_steps`` rows are used. Returns ``{"state", "observation"}``.
         """
@@ -197,7 +198,8 @@ class IRISImagination:
         window_actions = torch.zeros(b, self.window, self.action_dim, device=self.device)
         window_tokens[:, :take], window_actions[:, :take] = tokens, actions
         if "rng_key" in keys:
-            rng_key = torch.as_tensor(context["rng_key"], device=self.device).reshape(b).long()
+            rng_key = torch.as_tensor(context["rng_key"], device=self.device).long()
+            rng_key = (rng_key[:, -1] if rng_key.dim() == 2 else rng_key).reshape(b)
         else:
             rng_key = draw_keys(b, generator, self.device)
         state = TensorDict(
