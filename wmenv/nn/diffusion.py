@@ -109,7 +109,7 @@ def keyed_bits(key: torch.Tensor, counter: torch.Tensor, n: int, stream: int = 0
     """
     key, counter = key.to(torch.int64), counter.to(torch.int64).to(key.device)
     h = _mix(_mix(key) ^ _mix(counter + _i64(0xD1B54A32D192ED03)))
-    h = _mix(h + stream * _MIX1)
+    h = _mix(h + _i64((stream * 0xBF58476D1CE4E5B9) % (1 << 64)))
     j = torch.arange(1, n + 1, device=key.device, dtype=torch.int64)
     return _mix(h[:, None] + j[None, :] * _GOLDEN)
 
