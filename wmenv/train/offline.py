@@ -40,7 +40,7 @@ from wmenv.train.runinfo import RunInfo, new_run_dir
 from wmenv.train.session import Schedule, TrainingRun, seed_everything, trainer_config_for
 from wmenv.train.trainer import REPLAY_SCRATCH, Trainer, TrainerConfig
 
-__all__ = ["OfflineRunInfo", "OfflineTrainingRun", "run_dataset", "DATASET_STATE"]
+__all__ = ["OfflineRunInfo", "OfflineTrainingRun", "run_dataset", "plot_train_val", "DATASET_STATE"]
 
 #: ``trainer.user_state`` key of an offline run's dataset record (its presence marks an offline run).
 DATASET_STATE = "dataset"
@@ -347,15 +347,47 @@ class OfflineTrainingRun(TrainingRun):
         return self.save()
 
     def close(self, plot: bool = True) -> None:
-        """Close the logger; plot ``metrics.png`` (train and val losses) from ``metrics.csv``."""
+        """Close the logger; plot ``metrics.png`` (each loss, train and val on one panel) from ``metrics.csv``."""
         super().close(plot=False)
         csv_path = self.run_dir / "metrics.csv"
         if plot and csv_path.is_file():
-            from wmenv.train.logging import plot_metrics, read_metrics
+            plot_train_val(csv_path, self.run_dir / "metrics.png")
 
-            keys = sorted({k for _, k, _ in read_metrics(csv_path)
-                           if k.startswith("loss") or k.startswith("val/loss")})
-            try:
-                plot_metrics(csv_path, self.run_dir / "metrics.png", keys=keys or None)
-            except ValueError:
-                pass
+
+def plot_train_val(csv_path: str | os.PathLike, out_png: str | os.PathLike) -> Path | None:
+    """One panel per loss key of ``metrics.csv``: the train curve (``loss_x``) and the val curve
+    (``val/loss_x``) on the same axes. ``None`` when the file holds no loss yet."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from wmenv.train.logging import read_metrics
+
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for step, key, value in read_metrics(csv_path):
+        xs, ys = series.setdefault(key, ([], []))
+        xs.append(step)
+        ys.append(value)
+    bases = sorted({k.removeprefix("val/") for k in series if k.removeprefix("val/").startswith("loss")},
+                   key=lambda k: (k != "loss", k))
+    if not bases:
+        return None
+    cols = min(3, len(bases))
+    rows = -(-len(bases) // cols)
+    fig = Figure(figsize=(4.2 * cols, 2.8 * rows), dpi=80)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
+    for ax, key in zip(axes, bases, strict=False):
+        for name, style in ((key, "-"), (f"val/{key}", "--")):
+            if name in series:
+                ax.plot(*series[name], style, lw=1.2, label="val" if name.startswith("val/") else "train")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    for ax in axes[len(bases):]:
+        ax.set_visible(False)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.12, top=0.9, wspace=0.3, hspace=0.5)
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
