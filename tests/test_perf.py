@@ -30,6 +30,16 @@ def test_perf_leaves_autograd_on():
     assert torch.is_grad_enabled()
 
 
+def test_perf_threads_option_is_reported_and_restored(tmp_path):
+    before = torch.get_num_threads()
+    out = tmp_path / "perf.json"
+    assert main(["perf", "--compare", "naive", "--sizes", "1", "--steps", "2", "--repeats", "1", "--threads", "1",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["torch_threads"] == data["machine"]["torch_threads"] == 1
+    assert torch.get_num_threads() == before
+
+
 def test_perf_device_option(tmp_path, capsys):
     out = tmp_path / "perf.json"
     assert main(["perf", "--sizes", "2", "--steps", "3", "--repeats", "1", "--device", "cpu", "--json", str(out)]) == 0
@@ -277,6 +287,7 @@ def test_torchrl_dreamer_is_the_same_size():
     (["--train", "--compare", "naive"], "--train and --compare"),
     (["--train", "--models", "no-such-model"], "no-such-model"),
     (["--train", "--presets", ","], "--presets"),
+    (["--threads", "0"], "--threads must be >= 1"),
 ])
 def test_usage_errors_exit_2(argv, message, capsys):
     assert main(["perf", *argv]) == 2

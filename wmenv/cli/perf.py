@@ -53,6 +53,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repeats must be >= 1 and --steps >= 0, got {repeats} and {args.steps}")
     if args.batch_size < 1 or args.seq_len < 1:
         raise ConfigError(f"--batch-size and --seq-len must be >= 1, got {args.batch_size} and {args.seq_len}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:  # the thread count is the process's: restored for whoever called main()
+        return _run(args, sizes, repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace, sizes: list[int], repeats: int) -> int:
     try:
         device = torch.device(args.device)
         torch.empty(0, device=device)
@@ -137,6 +149,8 @@ def register(subparsers: Any) -> None:
                    help="rounds; each figure is the best round (default 9; 3 with --train)")
     p.add_argument("--device", default="cpu", help="torch device of the model and the faces (cpu, cuda, ...)")
     p.add_argument("--model", choices=["mlp", "linear"], default="mlp", help="model measured")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's own; 1 avoids OpenMP spinning on a busy machine)")
     p.add_argument("--compare", choices=["torchrl", "naive"], default=None,
                    help="torchrl: our TorchRL face vs torchrl.envs.model_based.WorldModelEnv (step loop, rollout, "
                         "collector); naive: a hand-written gymnasium.Env over reset_fn/transition_fn (and a "
