@@ -82,3 +82,37 @@ def test_tiny_preset_on_minatar_breakout(tmp_path):
     for _ in range(5):
         obs, _, _, _ = env.step(np.array([env.action_space.sample() for _ in range(4)]))
     assert obs.shape == (4, 10, 10, 4)
+
+
+def test_benchmark_agent_evaluates_a_run_and_trains_with_the_staged_loop(run_dir, tmp_path):
+    from wmenv.benchmarks.adapters import get_agent
+    from wmenv.core.errors import CheckpointError
+    from wmenv.models.diamond import DiamondBenchmarkAgent, DiamondConfig
+    from wmenv.models.diamond.benchmark import schedule_overrides
+
+    agent = get_agent("diamond", env_id=ENV_ID)
+    assert isinstance(agent, DiamondBenchmarkAgent) and agent.name == "diamond" and agent.requires_checkpoint
+    with pytest.raises(CheckpointError):
+        agent.evaluate(1)
+    agent.load_checkpoint(run_dir)
+    result = agent.evaluate(2, seed=0)
+    assert len(result["episode_returns"]) == 2 and all(n <= 40 for n in result["episode_lengths"])
+    assert schedule_overrides(DiamondConfig.minatar(), 100_000, None) == {"schedule.seed_steps": 5000,
+                                                                         "schedule.epochs": 950}
+    assert agent.default_preset() == "minatar"
+    agent.close()
+    dit = get_agent("dit", env_id=ENV_ID, preset="tiny")
+    assert type(dit).name == "dit"
+    with pytest.raises(CheckpointError):
+        dit.load_checkpoint(tmp_path / "nothing")
+
+
+def test_benchmark_agent_train_runs_the_staged_loop(tmp_path):
+    from wmenv.benchmarks.adapters import get_agent
+
+    agent = get_agent("ddpm", env_id=ENV_ID, preset="tiny")
+    agent.train(steps=150, seed=1, log_dir=str(tmp_path / "train_seed1"))
+    state = torch.load(tmp_path / "train_seed1" / "checkpoint.pt", weights_only=True)["extra"]["user_state"]
+    assert state["done"] == ["collect@0", "world_model@0", "actor_critic@0"] and state["env_steps"] >= 150
+    assert len(agent.evaluate(1, seed=0)["episode_returns"]) == 1
+    agent.close()

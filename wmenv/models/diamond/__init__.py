@@ -13,7 +13,9 @@ actor-critic, repeated; :mod:`wmenv.models.diamond.train`)::
     wmenv train diamond --env MinAtar/Breakout-v1 --preset tiny --stage all --run-dir runs/diamond-smoke
 
 then ``wmenv.open_run(run_dir).make_env("sb3", num_envs=64)`` imagines with the trained model
-(:func:`to_world_model`), and ``run.policy()`` acts in the real env.
+(:func:`to_world_model`), ``run.policy()`` acts in the real env, and
+``wmenv benchmark -a diamond -g ENV -c RUN_DIR`` (or ``--steps N``: train with the staged loop first)
+judges it there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import gymnasium as gym
 
 from wmenv.models.diamond.adapter import DiamondImagination, to_world_model
 from wmenv.models.diamond.agent import PHASES, ActorCritic, DiamondAgent, DiamondPolicy, lambda_returns
+from wmenv.models.diamond.benchmark import DiamondBenchmarkAgent, benchmark_agent_for
 from wmenv.models.diamond.config import (
     ActorCriticConfig,
     DDPMConfig,
@@ -41,7 +44,7 @@ __all__ = [
     "DiamondConfig", "UNetConfig", "DiTConfig", "EDMConfig", "DDPMConfig", "RewardEndConfig", "ActorCriticConfig",
     "OptimConfig", "ScheduleConfig", "DiamondWorldModel", "FrameCodec", "RewardEndModel", "ActorCritic",
     "DiamondAgent", "DiamondPolicy", "DiamondImagination", "PHASES", "STAGES", "build_agent", "lambda_returns",
-    "run_stages", "stage_driver", "to_world_model", "VARIANTS",
+    "run_stages", "stage_driver", "to_world_model", "VARIANTS", "DiamondBenchmarkAgent", "benchmark_agent_for",
 ]
 
 #: name -> (config overrides, aliases, description)
@@ -74,6 +77,7 @@ for _name, (_overrides, _aliases, _description) in VARIANTS.items():
         ModelSpec(
             _name, DiamondConfig, build_agent, family="diamond", aliases=_aliases, description=_description,
             config_overrides=_overrides, default_preset="tiny", to_world_model=to_world_model, policy=make_policy,
-            trainer_defaults=_trainer_hint, stages=STAGES, run_stages=stage_driver(_name), observations=("image",),
+            trainer_defaults=_trainer_hint, stages=STAGES, run_stages=stage_driver(_name),
+            benchmark_agent=benchmark_agent_for(_name), observations=("image",),
         )
     )
