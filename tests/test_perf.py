@@ -254,6 +254,21 @@ def test_train_writes_tables_and_json(tmp_path, capsys):
     assert f"{pair['ours_params']:,}" in text and f"{pair['torchrl_params']:,}" in text  # both counts printed
 
 
+def test_train_pixel_families_on_images_and_missing_presets_listed():
+    from wmenv.benchmarks.perf_compare import measure_training
+    from wmenv.registry import get_model_spec, list_models
+
+    pixel_only = [n for n in list_models() if "vector" not in get_model_spec(n).observations]
+    models = ["mlp-wm", *pixel_only[:1]]
+    result = measure_training(models, ("tiny", "no-such-preset"), batch_size=2, seq_len=4, updates=1, repeats=1,
+                              torchrl_dreamer=False)
+    assert result["families"]["mlp-wm/tiny"]["observation"] == "16-d vector"
+    if pixel_only:
+        assert result["families"][f"{pixel_only[0]}/tiny"]["observation"].endswith("uint8")
+    assert any(s.startswith("mlp-wm/no-such-preset (no such preset") for s in result["skipped"])
+    assert result["dreamer_vs_torchrl"] == {}
+
+
 def test_default_train_models_one_per_family():
     from wmenv.benchmarks.perf_compare import default_train_models
     from wmenv.registry import get_model_spec, list_models

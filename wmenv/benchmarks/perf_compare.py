@@ -510,9 +510,11 @@ def format_naive_table(results: Mapping[int, Mapping[str, float]]) -> str:
 # ----------------------------------------------------------------------------- training
 
 
-#: Spaces of the per-family training table (every family accepts vector observations).
+#: Spaces of the per-family training table: vector observations for every family that takes them;
+#: pixel families get the first of :data:`TRAIN_IMAGES` they accept.
 TRAIN_OBS_DIM = 16
 TRAIN_ACTIONS = 4
+TRAIN_IMAGES = ((64, 64, 3), (64, 64, 1))
 #: Spaces of the Dreamer side-by-side (TorchRL's ObsEncoder / ObsDecoder are 64x64 pixel modules).
 DREAMER_IMAGE = (64, 64, 3)
 DREAMER_ACTION_DIM = 6
@@ -636,7 +638,9 @@ def measure_training(
 
     Every update is :meth:`wmenv.train.trainer.Trainer.update` on one random replay batch
     (:func:`wmenv.testing.random_replay_batch`, ``batch_size`` x ``seq_len``; vector observations of
-    :data:`TRAIN_OBS_DIM`, :data:`TRAIN_ACTIONS` discrete actions). The Dreamer pair trains our
+    :data:`TRAIN_OBS_DIM`, or for families that only model pixels the first uint8 image shape of
+    :data:`TRAIN_IMAGES` they accept; :data:`TRAIN_ACTIONS` discrete actions). Presets a model
+    does not define are listed under ``"skipped"``. The Dreamer pair trains our
     ``dreamerv1-wm`` (V1 recipe: Gaussian RSSM, as TorchRL's modules) and TorchRL's V1 world model
     (:func:`make_torchrl_dreamer`, one Adam step of ``DreamerModelLoss`` with the same learning rate
     and grad clip) on 64x64x3 images and :data:`DREAMER_ACTION_DIM`-d continuous actions. All
@@ -644,8 +648,10 @@ def measure_training(
     best round.
 
     Returns:
-        ``{"families": {"<model>/<preset>": {...}}, "dreamer_vs_torchrl": {"<preset>": {...}}}``.
+        ``{"families": {"<model>/<preset>": {...}}, "dreamer_vs_torchrl": {"<preset>": {...}},
+        "skipped": [...], ...}``.
     """
+    from wmenv.core.errors import WMEnvError
     from wmenv.registry import create_config, get_model_spec
     from wmenv.testing import random_replay_batch
 
@@ -653,20 +659,37 @@ def measure_training(
     db, dt = dreamer_batch_size or batch_size, dreamer_seq_len or seq_len
     obs_space = gym.spaces.Box(-1.0, 1.0, (TRAIN_OBS_DIM,), np.float32)
     act_space = gym.spaces.Discrete(TRAIN_ACTIONS)
-    batch = random_replay_batch(obs_space, act_space, b=batch_size, t=seq_len, seed=0)
+    images = [gym.spaces.Box(0, 255, shape, np.uint8) for shape in TRAIN_IMAGES]
+    batches: dict[str, TensorDictBase] = {}
     loops: dict[str, Callable[[int], None]] = {}
     info: dict[str, dict[str, Any]] = {}
     pairs: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wmenv-perf-train-") as tmp:
         for name in models:
+            spec = get_model_spec(name)
             for preset in presets:
-                if preset not in get_model_spec(name).presets:
+                if preset not in spec.presets:
+                    skipped.append(f"{name}/{preset} (no such preset; it has {', '.join(spec.presets)})")
                     continue
-                trainer = _trainer(name, preset, obs_space, act_space, os.path.join(tmp, f"{name}-{preset}"),
-                                   batch_size, seq_len, device)
+                candidates = [obs_space] if "vector" in spec.observations else images
+                for space in candidates:
+                    try:
+                        trainer = _trainer(name, preset, space, act_space, os.path.join(tmp, f"{name}-{preset}"),
+                                           batch_size, seq_len, device)
+                        break
+                    except WMEnvError as err:  # this family does not model these observations
+                        error = err
+                else:
+                    skipped.append(f"{name}/{preset} ({type(error).__name__}: {error})")
+                    continue
+                what = (f"{space.shape[0]}-d vector" if len(space.shape) == 1
+                        else "x".join(map(str, space.shape)) + " uint8")
+                if what not in batches:
+                    batches[what] = random_replay_batch(space, act_space, b=batch_size, t=seq_len, seed=0)
                 key = f"{name}/{preset}"
-                loops[key] = _update_loop(trainer, batch)
-                info[key] = {"params": count_params(trainer.model), "family": get_model_spec(name).family}
+                loops[key] = _update_loop(trainer, batches[what])
+                info[key] = {"params": count_params(trainer.model), "family": spec.family, "observation": what}
         if torchrl_dreamer:
             img_space = gym.spaces.Box(0, 255, DREAMER_IMAGE, np.uint8)
             cont_space = gym.spaces.Box(-1.0, 1.0, (DREAMER_ACTION_DIM,), np.float32)
@@ -696,6 +719,7 @@ def measure_training(
     return {
         "families": families,
         "dreamer_vs_torchrl": pairs,
+        "skipped": skipped,
         "batch": {"batch_size": batch_size, "seq_len": seq_len, "observation_dim": TRAIN_OBS_DIM,
                   "actions": TRAIN_ACTIONS},
         "dreamer_batch": {"batch_size": db, "seq_len": dt, "image": list(DREAMER_IMAGE),
@@ -734,12 +758,14 @@ def format_train_tables(result: Mapping[str, Any]) -> str:
     """Two Markdown tables: updates/s per model and preset; Dreamer V1 ours vs TorchRL's."""
     b = result["batch"]
     lines = [f"World-model updates/s (Trainer.update, batch {b['batch_size']}x{b['seq_len']}, "
-             f"{b['observation_dim']}-d vector observations, {b['actions']} discrete actions):", "",
-             "| model | preset | params | updates/s | ms/update |", "|---|---|---:|---:|---:|"]
+             f"{b['actions']} discrete actions):", "",
+             "| model | preset | observations | params | updates/s | ms/update |", "|---|---|---|---:|---:|---:|"]
     for key, r in result["families"].items():
         name, preset = key.rsplit("/", 1)
-        lines.append(f"| {name} | {preset} | {r['params']:,} | {r['updates_per_s']:.2f} | "
+        lines.append(f"| {name} | {preset} | {r['observation']} | {r['params']:,} | {r['updates_per_s']:.2f} | "
                      f"{1000 / r['updates_per_s']:,.0f} |")
+    if result.get("skipped"):
+        lines += ["", "not measured: " + "; ".join(result["skipped"])]
     pairs = result["dreamer_vs_torchrl"]
     if pairs:
         d = result["dreamer_batch"]
