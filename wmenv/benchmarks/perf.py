@@ -3,6 +3,12 @@
 Every figure is measured in the same process, on the same model, with pre-drawn actions, so
 the ratios (face / raw) say how much the face costs on top of the model call. Targets (issue
 #2): vector, TorchRL and SB3 faces ≥ 0.90 of raw at N=256; the single env ≥ 0.70 of raw at N=1.
+
+``--compare torchrl`` puts our TorchRL face next to TorchRL's own ``WorldModelEnv`` on the same
+module (step loop, rollout, collector); ``--compare naive`` puts ``WorldModelEnv`` and
+``WorldModelVectorEnv`` next to a hand-written ``gymnasium.Env`` over the callables API and a
+``SyncVectorEnv`` of them; ``--train`` measures world-model updates/s of every family's presets
+and Dreamer next to TorchRL's Dreamer modules (see :mod:`wmenv.benchmarks.perf_compare`).
 """
 
 from __future__ import annotations
