@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from wmenv.benchmarks.adapters import list_agents, resolve_agent_name
+from wmenv.benchmarks.model_free import register_model_free_agents
 from wmenv.benchmarks.runner import default_device, parse_seeds
 from wmenv.core.errors import CheckpointError, ConfigError, WMEnvError
 
 __all__ = ["add_benchmark_parser", "main", "parse_checkpoint_map", "parse_seeds", "run_benchmark_cli"]
+
+SUITES = ("minatar-100k",)
+DEFAULT_SEEDS, DEFAULT_EPISODES = [0, 1, 2], 10
 
 DESCRIPTION = """\
 Evaluate one or several registered agents in the REAL environment over seeds x episodes and write
@@ -28,13 +32,21 @@ already holds benchmark results the command stops with exit code 2; pass --overw
 or choose another --out-dir.
 
 Seed s evaluates episodes with reset seeds s*10000 + i. Without training every seed evaluates the
-same checkpoint; with --train-epochs each seed trains a fresh agent first."""
+same checkpoint; with --train-epochs or --steps each seed trains a fresh agent first.
+
+--suite minatar-100k runs a whole suite instead of one --game: every game of the suite (or the
+comma list given to --game), the suite's training budget (--steps overrides it, 0: no training),
+evaluation episodes and seeds unless given; the files above go to --out-dir/<agent>/<Game>/, plus
+--out-dir/<agent>/scores.json and --out-dir/minatar100k_summary.{json,md} (normalised aggregates)."""
 
 EPILOG = """\
 examples:
   wmenv benchmark -a random -g CartPole-v1 --seeds 3 -n 10
   wmenv benchmark -a sb3 -g CartPole-v1 -c ppo_cartpole.zip --seeds 0,1,2 -n 20
   wmenv benchmark --all-agents -g Pong-v5 --checkpoint-map sb3=ppo_pong.zip --train-epochs 5
+  wmenv benchmark -a ppo-real -g minatar-breakout --steps 100000 --seeds 3
+  wmenv benchmark --suite minatar-100k -a ppo-real
+  wmenv benchmark --suite minatar-100k -a random -g breakout,freeway --seeds 1 --episodes 5
 exit codes: 0 ok, 1 an agent failed in a multi-agent run, 2 usage error."""
 
 
@@ -72,8 +84,11 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--env",
         dest="game",
         metavar="ID",
-        required=True,
-        help="real env id, e.g. CartPole-v1, ALE/Pong-v5 or Pong-v5",
+        help="real env id, e.g. CartPole-v1, ALE/Pong-v5 or Pong-v5 (required unless --suite; with "
+        "--suite: a comma list of the suite's games, default all)",
+    )
+    parser.add_argument(
+        "--suite", choices=SUITES, default=None, help="run a benchmark suite (see above) instead of one --game"
     )
     parser.add_argument("--checkpoint", "-c", metavar="PATH", help="checkpoint of --agent (must exist)")
     parser.add_argument(
@@ -88,17 +103,17 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds",
         type=parse_seeds,
-        default=[0, 1, 2],
+        default=None,
         metavar="SEEDS",
-        help="N (seeds 0..N-1) or a comma list 0,1,2 (default: 3)",
+        help="N (seeds 0..N-1) or a comma list 0,1,2 (default: 3; with --suite the suite's)",
     )
     parser.add_argument(
         "--episodes",
         "-n",
         type=_positive_int,
-        default=10,
+        default=None,
         metavar="N",
-        help="episodes per seed (default: 10)",
+        help="episodes per seed (default: 10; with --suite the suite's)",
     )
     parser.add_argument(
         "--out-dir",
@@ -118,6 +133,14 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="train each agent per seed for N epochs first (agents with a train() method; "
         "with --all-agents, agents without one are evaluated untrained, or skipped if "
         "they need a checkpoint; mapped agents are evaluated from their checkpoint)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train each agent per seed for N real env steps first (agents with a train() method); "
+        "with --suite it overrides the suite's budget (0: no training)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out-dir")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -171,20 +194,27 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
     """
     from wmenv.benchmarks.runner import run_benchmark, run_multi_agent
 
+    if getattr(args, "suite", None) is not None:
+        return _run_suite(args)
     try:
+        if not args.game:
+            raise ConfigError("give the real env with --game ID (e.g. CartPole-v1), or a --suite")
+        if args.steps is not None and (args.steps < 1 or args.train_epochs is not None):
+            raise ConfigError("--steps needs an integer >= 1 and cannot be combined with --train-epochs")
         agents, cmap, multi = _plan(args)
         for name, path in cmap.items():
             if not Path(path).exists():
                 raise CheckpointError(f"checkpoint {path!r} of agent {name!r} does not exist")
         common = dict(
             env_id=args.game,
-            seeds=args.seeds,
-            episodes=args.episodes,
+            seeds=DEFAULT_SEEDS if args.seeds is None else args.seeds,
+            episodes=DEFAULT_EPISODES if args.episodes is None else args.episodes,
             out_dir=args.out_dir,
             device=args.device or default_device(),
             overwrite=args.overwrite,
             preset=args.preset,
             train_epochs=args.train_epochs,
+            train_steps=args.steps,
             progress=args.progress,
         )
         if multi:
@@ -212,6 +242,49 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
             print(f"{name}: {entry['status']}: {entry.get('note', '')}", file=sys.stderr)
     print(f"results: {Path(combined['files']['json']).parent}")
     return 1 if failed else 0
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    """``--suite minatar-100k``: every game of the suite for ``-a AGENT`` (exit codes as above)."""
+    from wmenv.benchmarks import minatar_100k as suite
+
+    register_model_free_agents()
+    try:
+        if not args.agent or args.checkpoint or args.checkpoint_map or args.train_epochs is not None:
+            raise ConfigError(
+                "--suite runs one -a AGENT, trained per seed for --steps real steps (or untrained with "
+                "--steps 0); --all-agents, --checkpoint, --checkpoint-map and --train-epochs do not apply"
+            )
+        games = [g for g in args.game.split(",") if g.strip()] if args.game else list(suite.MINATAR_GAMES)
+        steps = suite.PROTOCOL["agent_steps"] if args.steps is None else args.steps
+        summary = suite.run_minatar_100k(
+            [args.agent],
+            games,
+            seeds=list(range(suite.PROTOCOL["seeds"])) if args.seeds is None else args.seeds,
+            steps=steps,
+            episodes=suite.PROTOCOL["eval_episodes"] if args.episodes is None else args.episodes,
+            out_dir=args.out_dir,
+            device=args.device or default_device(),
+            preset=args.preset,
+            overwrite=args.overwrite,
+            progress=args.progress,
+        )
+    except WMEnvError as err:
+        if not isinstance(err, ValueError | KeyError):
+            raise
+        print(f"wmenv benchmark: error: {err}", file=sys.stderr)
+        return 2
+    name, entry = next(iter(summary["agents"].items()))
+    if entry["status"] != "ok":
+        print(f"{name}: {entry['status']}: {entry['note']}", file=sys.stderr)
+        return 2
+    print("\n".join(suite.format_raw_scores(name, entry["scores"])))
+    if entry["aggregate"] is not None:
+        print("\n".join(suite.format_aggregates({name: entry["aggregate"]})))
+    if entry["note"]:
+        print(f"note: {entry['note'].strip()}", file=sys.stderr)
+    print(f"results: {args.out_dir}")
+    return 0
 
 
 def _summary_line(name: str, agg: dict[str, Any]) -> str:

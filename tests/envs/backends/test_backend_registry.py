@@ -24,7 +24,7 @@ from wmenv.envs.make import (
 
 
 def test_builtin_backends_in_auto_order() -> None:
-    assert list_env_backends() == ["mujoco", "ale", "dmc", "gymnasium"]
+    assert list_env_backends() == ["mujoco", "ale", "dmc", "minatar", "gymnasium"]
 
 
 @pytest.mark.parametrize(

@@ -84,11 +84,7 @@ def test_joint_training_through_the_generic_loop(tmp_path):
     assert obs.shape == (10, 10, 4)
 
 
-def test_minatar_breakout_if_available(tmp_path):
-    try:
-        wmenv.make_env("MinAtar/Breakout-v1").close()
-    except Exception as err:  # noqa: BLE001 - the MinAtar backend may not be installed here
-        pytest.skip(f"MinAtar backend unavailable: {err}")
+def test_minatar_breakout(tmp_path):
     torch.manual_seed(0)
     out = run_stages("all", tmp_path / "breakout", env_id="MinAtar/Breakout-v1", preset="tiny",
                      overrides={**FAST, "schedule.epochs": "1"}, progress=False)

@@ -23,7 +23,7 @@ from wmenv.core.errors import ConfigError, UnknownEnvError
 from wmenv.core.registry import Registry
 
 AUTO = "auto"
-_BUILTIN_MODULES = ("mujoco", "ale", "dmc", "gymnasium")
+_BUILTIN_MODULES = ("mujoco", "ale", "dmc", "minatar", "gymnasium")
 
 
 
